@@ -1,0 +1,101 @@
+"""Where every table lives on disk, and the one way to write a file atomically."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+PARTITIONED_TABLES = {
+    "bronze_events": "bronze",
+    "silver_events": "silver",
+    "silver_items": "silver",
+    "fact_events": "gold",
+    "fact_event_items": "gold",
+    "mart_item_list_daily": "gold",
+    "mart_product_daily_metrics": "gold",
+}
+UNPARTITIONED_TABLES = {"dim_items": "gold", "dim_users": "gold"}
+
+
+@dataclass(frozen=True)
+class Lake:
+    """Paths of the lake under one root ($NELO_DATA_DIR); the only place that knows them."""
+
+    root: Path
+
+    @property
+    def landing_dir(self) -> Path:
+        return self.root / "landing"
+
+    @property
+    def duckdb_path(self) -> Path:
+        return self.root / "analytics.duckdb"
+
+    def table_dir(self, table: str) -> Path:
+        if table in PARTITIONED_TABLES:
+            return self.root / PARTITIONED_TABLES[table] / table
+        if table in UNPARTITIONED_TABLES:
+            return self.root / UNPARTITIONED_TABLES[table] / table
+        raise KeyError(f"unknown table {table!r}")
+
+    def partition_dir(self, table: str, event_date: date | str) -> Path:
+        return self.table_dir(table) / f"event_date={event_date}"
+
+    def partition_file(self, table: str, event_date: date | str) -> Path:
+        """The single file of a partition that is replaced as a whole (silver, gold)."""
+        return self.partition_dir(table, event_date) / "part.parquet"
+
+    def table_glob(self, table: str) -> str:
+        if table in UNPARTITIONED_TABLES:
+            return str(self.table_dir(table) / "part.parquet")
+        return str(self.table_dir(table) / "event_date=*" / "*.parquet")
+
+    # Quarantine comes from two places: ingestion (whole messages and unroutable events,
+    # append-only, one file per landing batch) and silver (one file per event_date, replaced).
+    def ingest_quarantine_file(self, received_date: date | str, batch_id: str) -> Path:
+        return self.root / "quarantine" / "ingest" / f"received_date={received_date}" / f"{batch_id}.parquet"
+
+    def silver_quarantine_file(self, event_date: date | str) -> Path:
+        return self.root / "quarantine" / "silver" / f"event_date={event_date}" / "part.parquet"
+
+    @property
+    def quarantine_globs(self) -> tuple[str, str]:
+        base = self.root / "quarantine"
+        return (
+            str(base / "ingest" / "received_date=*" / "*.parquet"),
+            str(base / "silver" / "event_date=*" / "*.parquet"),
+        )
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def atomic_path(final_path: Path) -> Iterator[Path]:
+    """Yield a temporary path beside `final_path`; on success fsync it and rename it into place.
+
+    Readers see the old file or the new one, never half a file; a crash leaves at most a
+    hidden temporary file, which globs ignore because it starts with a dot.
+    """
+    final_path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{final_path.name}.", suffix=".tmp", dir=final_path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp_name)
+    try:
+        yield tmp_path
+        with open(tmp_path, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp_path, final_path)
+        fsync_dir(final_path.parent)
+    finally:
+        tmp_path.unlink(missing_ok=True)

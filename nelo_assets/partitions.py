@@ -1,0 +1,24 @@
+"""The one daily partitioning of bronze, silver, gold and marts, and the lookbacks between them."""
+
+from __future__ import annotations
+
+from dagster import DailyPartitionsDefinition, TimeWindowPartitionMapping
+
+from nelo_assets.settings import Settings
+
+# Sessions look back one day for a session's start; attribution looks back seven days for a click.
+SESSION_LOOKBACK_DAYS = 1
+ATTRIBUTION_LOOKBACK_DAYS = 7
+
+_settings = Settings.from_env()
+
+daily_partitions = DailyPartitionsDefinition(
+    start_date=_settings.start_date.isoformat(),
+    timezone=_settings.timezone,
+    end_offset=1,  # today's partition is included: live events land in it
+)
+
+session_lookback = TimeWindowPartitionMapping(start_offset=-SESSION_LOOKBACK_DAYS, end_offset=0)
+attribution_lookback = TimeWindowPartitionMapping(
+    start_offset=-ATTRIBUTION_LOOKBACK_DAYS, end_offset=0
+)

@@ -1,0 +1,59 @@
+"""Runtime settings, read once from the environment variables of ARCHITECTURE.md."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+# The first partition when NELO_START_DATE is not set (documented in README.md).
+DEFAULT_START_DATE = date(2026, 1, 1)
+DEFAULT_TIMEZONE = "America/Mexico_City"
+DEFAULT_SENSOR_INTERVAL_SECONDS = 30
+
+
+class SettingsError(ValueError):
+    """An environment variable holds a value the pipeline cannot use."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    timezone: str
+    start_date: date
+    queue_url: str | None
+    sensor_interval_seconds: int
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        timezone = env.get("NELO_TIMEZONE") or DEFAULT_TIMEZONE
+        try:
+            ZoneInfo(timezone)
+        except Exception as exc:
+            raise SettingsError(f"NELO_TIMEZONE={timezone!r} is not a known time zone") from exc
+        raw_start = env.get("NELO_START_DATE")
+        try:
+            start_date = date.fromisoformat(raw_start) if raw_start else DEFAULT_START_DATE
+        except ValueError as exc:
+            raise SettingsError(f"NELO_START_DATE={raw_start!r} is not a YYYY-MM-DD date") from exc
+        raw_interval = env.get("NELO_SENSOR_INTERVAL_SECONDS") or str(
+            DEFAULT_SENSOR_INTERVAL_SECONDS
+        )
+        if not raw_interval.isdigit() or int(raw_interval) < 1:
+            raise SettingsError(
+                f"NELO_SENSOR_INTERVAL_SECONDS={raw_interval!r} is not a whole number of seconds"
+            )
+        return cls(
+            data_dir=Path(env.get("NELO_DATA_DIR") or "./data").resolve(),
+            timezone=timezone,
+            start_date=start_date,
+            queue_url=env.get("NELO_SQS_QUEUE_URL") or None,
+            sensor_interval_seconds=int(raw_interval),
+        )
