@@ -58,7 +58,13 @@ class Lake:
     # Quarantine comes from two places: ingestion (whole messages and unroutable events,
     # append-only, one file per landing batch) and silver (one file per event_date, replaced).
     def ingest_quarantine_file(self, received_date: date | str, batch_id: str) -> Path:
-        return self.root / "quarantine" / "ingest" / f"received_date={received_date}" / f"{batch_id}.parquet"
+        return (
+            self.root
+            / "quarantine"
+            / "ingest"
+            / f"received_date={received_date}"
+            / f"{batch_id}.parquet"
+        )
 
     def silver_quarantine_file(self, event_date: date | str) -> Path:
         return self.root / "quarantine" / "silver" / f"event_date={event_date}" / "part.parquet"
@@ -88,7 +94,9 @@ def atomic_path(final_path: Path) -> Iterator[Path]:
     hidden temporary file, which globs ignore because it starts with a dot.
     """
     final_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{final_path.name}.", suffix=".tmp", dir=final_path.parent)
+    fd, tmp_name = tempfile.mkstemp(
+        prefix=f".{final_path.name}.", suffix=".tmp", dir=final_path.parent
+    )
     os.close(fd)
     tmp_path = Path(tmp_name)
     try:

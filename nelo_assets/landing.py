@@ -64,12 +64,15 @@ def write_landing_file(
 ) -> Path:
     """Write one batch durably (temporary name, flush, fsync, rename); return its final path."""
     final_path = landing_file_path(landing_dir, received_date, batch_id)
-    with atomic_path(final_path) as tmp_path:
-        # mtime=0 keeps the file byte-identical for identical input.
-        with open(tmp_path, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz:
-            for message in messages:
-                gz.write(_encode(message).encode("utf-8"))
-                gz.write(b"\n")
+    # mtime=0 keeps the file byte-identical for identical input.
+    with (
+        atomic_path(final_path) as tmp_path,
+        open(tmp_path, "wb") as raw,
+        gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz,
+    ):
+        for message in messages:
+            gz.write(_encode(message).encode("utf-8"))
+            gz.write(b"\n")
     return final_path
 
 
