@@ -69,6 +69,12 @@ class Lake:
     def silver_quarantine_file(self, event_date: date | str) -> Path:
         return self.root / "quarantine" / "silver" / f"event_date={event_date}" / "part.parquet"
 
+    def quarantine_files(self) -> list[Path]:
+        base = self.root / "quarantine"
+        return sorted(base.glob("ingest/received_date=*/*.parquet")) + sorted(
+            base.glob("silver/event_date=*/*.parquet")
+        )
+
     @property
     def quarantine_globs(self) -> tuple[str, str]:
         base = self.root / "quarantine"

@@ -12,6 +12,10 @@ from zoneinfo import ZoneInfo
 DEFAULT_START_DATE = date(2026, 1, 1)
 DEFAULT_TIMEZONE = "America/Mexico_City"
 DEFAULT_SENSOR_INTERVAL_SECONDS = 30
+# The queue `make demo` creates on its local SQS-compatible server (moto).
+DEMO_SQS_PORT = 5055
+DEMO_QUEUE_NAME = "nelo-events"
+DEMO_QUEUE_URL = f"http://127.0.0.1:{DEMO_SQS_PORT}/123456789012/{DEMO_QUEUE_NAME}"
 
 
 class SettingsError(ValueError):
@@ -23,7 +27,7 @@ class Settings:
     data_dir: Path
     timezone: str
     start_date: date
-    queue_url: str | None
+    queue_url: str
     sensor_interval_seconds: int
 
     @property
@@ -54,6 +58,6 @@ class Settings:
             data_dir=Path(env.get("NELO_DATA_DIR") or "./data").resolve(),
             timezone=timezone,
             start_date=start_date,
-            queue_url=env.get("NELO_SQS_QUEUE_URL") or None,
+            queue_url=env.get("NELO_SQS_QUEUE_URL") or DEMO_QUEUE_URL,
             sensor_interval_seconds=int(raw_interval),
         )

@@ -1,0 +1,127 @@
+"""The query surface: views in analytics.duckdb over the lake's Parquet files.
+
+Views read globs, so new partitions show up without touching the file; the file is rewritten
+only when a view definition changes (a schema change or a moved NELO_DATA_DIR). That keeps
+writes rare and short, so readers (dashboards, notebooks) never block the pipeline.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from pathlib import Path
+
+import duckdb
+
+from nelo_assets.lake import PARTITIONED_TABLES, UNPARTITIONED_TABLES, Lake, atomic_path
+from nelo_assets.schemas import empty_select, select_list
+from nelo_assets.sql_models import load_sql
+
+SEED_FILE = "_schema.parquet"
+LOCK_RETRY_SECONDS = 20.0
+
+
+def _quote(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _parquet_source(table: str, pattern: str) -> str:
+    return (
+        f"select {select_list(table)} from read_parquet({_quote(pattern)}, "
+        "union_by_name = true, hive_partitioning = false)"
+    )
+
+
+def _ensure_seed(lake: Lake, table: str, directory: Path) -> None:
+    """A zero-row file with the table's schema, so a glob always matches and an empty table
+    answers zero rows instead of an error."""
+    seed = directory / SEED_FILE
+    if seed.exists():
+        return
+    with atomic_path(seed) as tmp:
+        duckdb.connect().execute(
+            f"copy ({empty_select(table)}) to {_quote(str(tmp))} (format parquet)"
+        )
+
+
+def view_statements(lake: Lake) -> list[str]:
+    """Every CREATE VIEW of analytics.duckdb, in dependency order."""
+    root = lake.root.resolve()
+    statements = []
+    bronze_glob = str(root / "bronze" / "bronze_events" / "**" / "*.parquet")
+    statements.append(
+        "create or replace view bronze_events as "
+        f"with bronze_parts as ({_parquet_source('bronze_events', bronze_glob)}) "
+        f"select * from ({load_sql('bronze', 'bronze_events')}\n)"
+    )
+    quarantine_glob = str(root / "quarantine" / "**" / "*.parquet")
+    statements.append(
+        "create or replace view quarantine as "
+        f"with quarantine_parts as ({_parquet_source('quarantine', quarantine_glob)}) "
+        f"select * from ({load_sql('bronze', 'quarantine')}\n)"
+    )
+    for table in [*PARTITIONED_TABLES, *UNPARTITIONED_TABLES]:
+        if table == "bronze_events":
+            continue
+        glob = str(Lake(root).table_dir(table) / "**" / "*.parquet")
+        statements.append(f"create or replace view {table} as {_parquet_source(table, glob)}")
+    for view in ("mart_product_daily", "master_list_items_engagement"):
+        statements.append(f"create or replace view {view} as {load_sql('views', view)}")
+    return statements
+
+
+def _definitions_hash(statements: list[str]) -> str:
+    return hashlib.sha256("\n;\n".join(statements).encode()).hexdigest()
+
+
+def _published_hash(path: Path) -> str | None:
+    if not path.exists():
+        return None
+    try:
+        with duckdb.connect(str(path), read_only=True) as con:
+            row = con.execute("select value from nelo_meta where key = 'views_hash'").fetchone()
+    except duckdb.Error:
+        return None
+    return row[0] if row else None
+
+
+def publish_views(lake: Lake) -> bool:
+    """Create or refresh the views when their definitions changed; return True if it wrote."""
+    lake.root.mkdir(parents=True, exist_ok=True)
+    for table in [*PARTITIONED_TABLES, *UNPARTITIONED_TABLES]:
+        _ensure_seed(lake, table, lake.table_dir(table))
+    _ensure_seed(lake, "quarantine", lake.root / "quarantine")
+    statements = view_statements(lake)
+    wanted = _definitions_hash(statements)
+    if _published_hash(lake.duckdb_path) == wanted:
+        return False
+    deadline = time.monotonic() + LOCK_RETRY_SECONDS
+    while True:
+        try:
+            con = duckdb.connect(str(lake.duckdb_path))
+            break
+        except duckdb.IOException:
+            # A reader holds the file; views are rewritten only on schema change, so wait briefly.
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+    with con:
+        con.execute("begin transaction")
+        for statement in statements:
+            con.execute(statement)
+        con.execute("create or replace table nelo_meta (key varchar primary key, value varchar)")
+        con.execute("insert into nelo_meta values ('views_hash', ?)", [wanted])
+        con.execute("commit")
+    return True
+
+
+def main() -> None:
+    from nelo_assets.settings import Settings
+
+    lake = Lake(Settings.from_env().data_dir)
+    wrote = publish_views(lake)
+    print(f"{lake.duckdb_path}: views {'published' if wrote else 'already up to date'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,40 @@
+"""The query surface: views in analytics.duckdb, and the engagement view the design asks for."""
+
+from __future__ import annotations
+
+import duckdb
+from dagster import MaterializeResult, asset
+
+from nelo_assets.analytics import publish_views
+from nelo_assets.assets.common import KINDS, OWNERS
+from nelo_assets.automation import follow_upstream
+from nelo_assets.resources import LakeResource
+
+# The only writer of analytics.duckdb; the pool serializes it across runs (R6).
+ANALYTICS_POOL = "analytics_duckdb"
+
+
+@asset(
+    deps=["fact_events", "fact_event_items", "dim_items", "mart_product_daily"],
+    group_name="gold",
+    kinds=KINDS,
+    owners=OWNERS,
+    pool=ANALYTICS_POOL,
+    automation_condition=follow_upstream(),
+)
+def master_list_items_engagement(lake: LakeResource) -> MaterializeResult:
+    """Every product interaction that came from a list, with its event context (a DuckDB view)."""
+    wrote = publish_views(lake.lake)
+    with duckdb.connect(str(lake.lake.duckdb_path), read_only=True) as con:
+        rows = con.execute("select count(*) from master_list_items_engagement").fetchone()[0]
+        views = [
+            r[0] for r in con.execute("select view_name from duckdb_views() where not internal")
+        ]
+    return MaterializeResult(
+        metadata={
+            "dagster/row_count": rows,
+            "views_rewritten": wrote,
+            "analytics_duckdb": str(lake.lake.duckdb_path),
+            "views": ", ".join(sorted(views)),
+        }
+    )

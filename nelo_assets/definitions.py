@@ -1,0 +1,64 @@
+"""The single Definitions object of the Nelo pipeline; it only assembles what other modules build."""
+
+from __future__ import annotations
+
+from dagster import (
+    AssetSelection,
+    AutomationConditionSensorDefinition,
+    DefaultSensorStatus,
+    Definitions,
+    define_asset_job,
+)
+
+from nelo_assets.assets.bronze import bronze_events, ingest_job
+from nelo_assets.assets.gold import dim_items, dim_users, fact_event_items, fact_events
+from nelo_assets.assets.marts import mart_item_list_daily, mart_product_daily
+from nelo_assets.assets.quarantine import quarantine
+from nelo_assets.assets.silver import silver
+from nelo_assets.assets.views import master_list_items_engagement
+from nelo_assets.partitions import daily_partitions
+from nelo_assets.resources import LakeResource
+from nelo_assets.sensors import sqs_sensor
+from nelo_assets.settings import Settings
+from nelo_assets.sqs import SQSResource
+
+settings = Settings.from_env()
+
+assets = [
+    bronze_events,
+    quarantine,
+    silver,
+    fact_events,
+    fact_event_items,
+    dim_items,
+    dim_users,
+    master_list_items_engagement,
+    mart_item_list_daily,
+    mart_product_daily,
+]
+
+# Backfill a date range of the whole daily pipeline from the UI or CLI in one launch.
+daily_pipeline_job = define_asset_job(
+    "daily_pipeline",
+    selection=AssetSelection.assets(
+        silver, fact_events, fact_event_items, mart_item_list_daily, mart_product_daily
+    ),
+    partitions_def=daily_partitions,
+)
+
+automation_sensor = AutomationConditionSensorDefinition(
+    "automation",
+    target=AssetSelection.all(),
+    default_status=DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=settings.sensor_interval_seconds,
+)
+
+defs = Definitions(
+    assets=assets,
+    jobs=[ingest_job, daily_pipeline_job],
+    sensors=[sqs_sensor, automation_sensor],
+    resources={
+        "lake": LakeResource.from_settings(settings),
+        "sqs": SQSResource(queue_url=settings.queue_url),
+    },
+)

@@ -1,0 +1,67 @@
+"""Start child processes that can be stopped for sure: own session, signal, deadline, SIGKILL.
+
+`dagster dev` started from a non-interactive shell ignores SIGINT/SIGTERM for a long time, and
+its run workers are grandchildren, so stopping means: signal every process of the tree, wait
+with a deadline, then SIGKILL whatever is left (psutil finds the whole tree).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from collections.abc import Mapping, Sequence
+from contextlib import suppress
+from pathlib import Path
+
+import psutil
+
+STOP_DEADLINE_SECONDS = 15.0
+
+
+def start(
+    argv: Sequence[str], *, env: Mapping[str, str] | None = None, log_path: Path | None = None
+) -> subprocess.Popen:
+    """Start `argv` in its own session (so signals to our terminal don't race ours)."""
+    output = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
+    return subprocess.Popen(
+        list(argv),
+        env=dict(env) if env is not None else None,
+        stdout=output,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
+def process_tree(pid: int) -> list[psutil.Process]:
+    try:
+        root = psutil.Process(pid)
+        return [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
+
+
+def _signal_all(tree: Sequence[psutil.Process], kill: bool) -> None:
+    for p in tree:
+        with suppress(psutil.NoSuchProcess):
+            p.kill() if kill else p.terminate()
+
+
+def stop(children: Sequence[subprocess.Popen], deadline: float = STOP_DEADLINE_SECONDS) -> None:
+    """SIGTERM every process of every tree, wait up to `deadline`, then SIGKILL the rest.
+
+    The tree is read again after each round, because a daemon may spawn a run worker while
+    the others are shutting down.
+    """
+    for kill in (False, True, True):
+        tree = [p for child in children for p in process_tree(child.pid)]
+        if not tree:
+            break
+        _signal_all(tree, kill)
+        psutil.wait_procs(tree, timeout=deadline if not kill else 5)
+    for child in children:
+        with suppress(ProcessLookupError, PermissionError):
+            os.killpg(child.pid, signal.SIGKILL)
+        with suppress(subprocess.TimeoutExpired):
+            child.wait(timeout=5)
