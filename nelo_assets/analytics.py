@@ -8,17 +8,16 @@ writes rare and short, so readers (dashboards, notebooks) never block the pipeli
 from __future__ import annotations
 
 import hashlib
-import time
 from pathlib import Path
 
 import duckdb
+from dagster_duckdb import DuckDBResource
 
 from nelo_assets.lake import PARTITIONED_TABLES, UNPARTITIONED_TABLES, Lake, atomic_path
 from nelo_assets.schemas import empty_select, select_list
 from nelo_assets.sql_models import load_sql
 
 SEED_FILE = "_schema.parquet"
-LOCK_RETRY_SECONDS = 20.0
 
 
 def _quote(value: str) -> str:
@@ -85,7 +84,12 @@ def _published_hash(path: Path) -> str | None:
     return row[0] if row else None
 
 
-def publish_views(lake: Lake) -> bool:
+def analytics_writer(lake: Lake) -> DuckDBResource:
+    """The one read-write handle on analytics.duckdb (it waits out a reader's lock with backoff)."""
+    return DuckDBResource(database=str(lake.duckdb_path))
+
+
+def publish_views(lake: Lake, writer: DuckDBResource | None = None) -> bool:
     """Create or refresh the views when their definitions changed; return True if it wrote."""
     lake.root.mkdir(parents=True, exist_ok=True)
     for table in [*PARTITIONED_TABLES, *UNPARTITIONED_TABLES]:
@@ -95,17 +99,7 @@ def publish_views(lake: Lake) -> bool:
     wanted = _definitions_hash(statements)
     if _published_hash(lake.duckdb_path) == wanted:
         return False
-    deadline = time.monotonic() + LOCK_RETRY_SECONDS
-    while True:
-        try:
-            con = duckdb.connect(str(lake.duckdb_path))
-            break
-        except duckdb.IOException:
-            # A reader holds the file; views are rewritten only on schema change, so wait briefly.
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.5)
-    with con:
+    with (writer or analytics_writer(lake)).get_connection() as con:
         con.execute("begin transaction")
         for statement in statements:
             con.execute(statement)

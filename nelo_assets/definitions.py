@@ -10,12 +10,14 @@ from dagster import (
     define_asset_job,
 )
 
+from nelo_assets.analytics import analytics_writer
 from nelo_assets.assets.bronze import bronze_events, ingest_job
 from nelo_assets.assets.gold import dim_items, dim_users, fact_event_items, fact_events
 from nelo_assets.assets.marts import mart_item_list_daily, mart_product_daily
 from nelo_assets.assets.quarantine import quarantine
 from nelo_assets.assets.silver import silver
 from nelo_assets.assets.views import master_list_items_engagement
+from nelo_assets.lake import Lake
 from nelo_assets.partitions import daily_partitions
 from nelo_assets.resources import LakeResource
 from nelo_assets.sensors import sqs_sensor
@@ -59,6 +61,7 @@ defs = Definitions(
     sensors=[sqs_sensor, automation_sensor],
     resources={
         "lake": LakeResource.from_settings(settings),
+        "analytics": analytics_writer(Lake(settings.data_dir)),
         "sqs": SQSResource(queue_url=settings.queue_url),
     },
 )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import duckdb
 from dagster import MaterializeResult, asset
+from dagster_duckdb import DuckDBResource
 
 from nelo_assets.analytics import publish_views
 from nelo_assets.assets.common import KINDS, OWNERS
@@ -22,9 +23,11 @@ ANALYTICS_POOL = "analytics_duckdb"
     pool=ANALYTICS_POOL,
     automation_condition=follow_upstream(),
 )
-def master_list_items_engagement(lake: LakeResource) -> MaterializeResult:
+def master_list_items_engagement(
+    lake: LakeResource, analytics: DuckDBResource
+) -> MaterializeResult:
     """Every product interaction that came from a list, with its event context (a DuckDB view)."""
-    wrote = publish_views(lake.lake)
+    wrote = publish_views(lake.lake, analytics)
     with duckdb.connect(str(lake.lake.duckdb_path), read_only=True) as con:
         rows = con.execute("select count(*) from master_list_items_engagement").fetchone()[0]
         views = [

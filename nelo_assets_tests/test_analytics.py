@@ -1,0 +1,108 @@
+"""analytics.duckdb: every published table answers by name, empty or not, opened read-only."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from nelo_assets.analytics import publish_views
+from nelo_assets.lake import Lake
+from nelo_assets.schemas import TABLE_SCHEMAS
+from nelo_assets.sql_models import connect, write_parquet
+
+PUBLISHED = [
+    "bronze_events",
+    "quarantine",
+    "silver_events",
+    "silver_items",
+    "fact_events",
+    "fact_event_items",
+    "dim_items",
+    "dim_users",
+    "master_list_items_engagement",
+    "mart_item_list_daily",
+    "mart_product_daily",
+]
+
+
+def test_every_table_answers_zero_rows_before_any_data(tmp_path: Path) -> None:
+    lake = Lake(tmp_path / "data")
+    assert publish_views(lake) is True
+    with duckdb.connect(str(lake.duckdb_path), read_only=True) as con:
+        for table in PUBLISHED:
+            assert con.execute(f"select count(*) from {table}").fetchone() == (0,), table
+
+
+def test_views_keep_contract_columns(tmp_path: Path) -> None:
+    lake = Lake(tmp_path / "data")
+    publish_views(lake)
+    with duckdb.connect(str(lake.duckdb_path), read_only=True) as con:
+        for table, columns in TABLE_SCHEMAS.items():
+            if table == "mart_product_daily_metrics":
+                continue
+            got = [r[0] for r in con.execute(f"describe {table}").fetchall()]
+            assert got[: len(columns)] == [c.name for c in columns], table
+
+
+def test_views_are_rewritten_only_when_definitions_change(tmp_path: Path) -> None:
+    lake = Lake(tmp_path / "data")
+    assert publish_views(lake) is True
+    mtime = lake.duckdb_path.stat().st_mtime_ns
+    assert publish_views(lake) is False
+    assert lake.duckdb_path.stat().st_mtime_ns == mtime
+
+
+def test_new_partitions_show_without_republishing_from_any_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lake = Lake(tmp_path / "data")
+    publish_views(lake)
+    with connect() as con:
+        for day, user in (("2026-03-01", "u1"), ("2026-03-02", "u2")):
+            write_parquet(
+                con,
+                "fact_events",
+                f"select 'e-{user}' as event_id, '{user}' as user_id, 's' as session_id, "
+                f"'login' as event_name, timestamptz '{day} 12:00:00+00' as event_timestamp, "
+                f"date '{day}' as event_date, 6 as event_hour, 'IOS' as platform, "
+                "null as item_list_name, null as transaction_id, null as value, 'MXN' as currency, "
+                f"timestamptz '{day} 12:00:01+00' as processed_at",
+                lake.partition_file("fact_events", day),
+            )
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    with duckdb.connect(str(lake.duckdb_path), read_only=True) as con:
+        rows = con.execute("select user_id from fact_events order by 1").fetchall()
+    assert rows == [("u1",), ("u2",)]
+    assert os.getcwd() == str(elsewhere)
+
+
+def test_a_reader_in_another_process_does_not_block_the_pipeline(tmp_path: Path) -> None:
+    lake = Lake(tmp_path / "data")
+    publish_views(lake)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys; con = duckdb.connect(sys.argv[1], read_only=True); "
+            "print(con.execute('select count(*) from dim_items').fetchone()[0], flush=True); "
+            "sys.stdin.read()",
+            str(lake.duckdb_path),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "0"  # the reader is in, holding the file
+        assert publish_views(lake) is False  # up to date: the pipeline needs no write lock
+        with duckdb.connect(str(lake.duckdb_path), read_only=True) as con:
+            assert con.execute("select count(*) from quarantine").fetchone() == (0,)
+    finally:
+        holder.communicate("", timeout=30)
