@@ -28,6 +28,7 @@ HISTORY_DAYS = 14
 HISTORY_EVENTS_PER_DAY = 4000
 LIVE_EVENTS_PER_SECOND = 3
 UI_PORT = int(os.environ.get("NELO_UI_PORT", "3000"))
+SQS_PORT = int(os.environ.get("NELO_DEMO_SQS_PORT", str(DEMO_SQS_PORT)))
 STARTUP_DEADLINE_SECONDS = 180
 
 
@@ -52,8 +53,7 @@ def _demo_environment(settings: Settings) -> dict[str, str]:
     env.setdefault("AWS_ACCESS_KEY_ID", "demo")
     env.setdefault("AWS_SECRET_ACCESS_KEY", "demo")
     env.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-    env["AWS_ENDPOINT_URL_SQS"] = f"http://127.0.0.1:{DEMO_SQS_PORT}"
-    env["NELO_SQS_QUEUE_URL"] = settings.queue_url
+    env["AWS_ENDPOINT_URL_SQS"] = f"http://127.0.0.1:{SQS_PORT}"
     env["NELO_DATA_DIR"] = str(settings.data_dir)
     env.setdefault("DAGSTER_HOME", str(Path(".dagster_home").resolve()))
     env.setdefault("NELO_SENSOR_INTERVAL_SECONDS", "15")
@@ -146,13 +146,14 @@ def run() -> int:
     try:
         children.append(
             processes.start(
-                [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(DEMO_SQS_PORT)],
+                [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(SQS_PORT)],
                 env=env,
                 log_path=log_dir / "sqs-server.log",
             )
         )
-        _wait_for_http(f"http://127.0.0.1:{DEMO_SQS_PORT}/moto-api/", 30, "the local SQS server")
+        _wait_for_http(f"http://127.0.0.1:{SQS_PORT}/moto-api/", 30, "the local SQS server")
         queue_url = _create_queue(env)
+        env["NELO_SQS_QUEUE_URL"] = queue_url
         print(f"SQS queue (moto server): {queue_url}")
 
         new_history = _write_history(settings, lake)

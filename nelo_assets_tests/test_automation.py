@@ -38,8 +38,36 @@ def test_late_bronze_partition_requests_exactly_its_dependents() -> None:
     assert requested("fact_event_items") == _days(old_day, ATTRIBUTION_LOOKBACK_DAYS + 1)
     assert requested("mart_item_list_daily") == _days(old_day, ATTRIBUTION_LOOKBACK_DAYS + 1)
     assert requested("mart_product_daily") == _days(old_day, ATTRIBUTION_LOOKBACK_DAYS + 1)
-    for unpartitioned in ("dim_items", "dim_users", "master_list_items_engagement", "quarantine"):
-        assert requested(unpartitioned) == {None}, unpartitioned
+    unpartitioned = {"dim_items", "dim_users", "master_list_items_engagement", "quarantine"}
+    # quarantine follows bronze at once (ingest quarantine); the others wait for the partitions.
+    assert requested("quarantine") == {None}
+    for name in unpartitioned - {"quarantine"}:
+        assert not requested(name), name
 
-    again = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=result.cursor)
+    # Time passes (a tick while the runs start), then the requested runs complete: the
+    # unpartitioned tables follow on the next tick, once.
+    quiet = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=result.cursor)
+    assert quiet.total_requested == 0
+    for name in (
+        "silver_events",
+        "silver_items",
+        "fact_events",
+        "fact_event_items",
+        "mart_item_list_daily",
+        "mart_product_daily",
+    ):
+        for partition in requested(name):
+            instance.report_runless_asset_event(
+                dg.AssetMaterialization(asset_key=name, partition=partition)
+            )
+    after_runs = dg.evaluate_automation_conditions(
+        defs=defs, instance=instance, cursor=quiet.cursor
+    )
+    for name in unpartitioned:
+        assert set(after_runs.get_requested_partitions(dg.AssetKey(name))) == {None}, name
+    assert after_runs.total_requested == len(unpartitioned)
+
+    again = dg.evaluate_automation_conditions(
+        defs=defs, instance=instance, cursor=after_runs.cursor
+    )
     assert again.total_requested == 0, "a handled update is not requested twice"

@@ -39,5 +39,5 @@ def test_every_table_is_an_asset_with_group_kinds_owner_and_description() -> Non
 
 def test_sensors_and_jobs_are_there() -> None:
     assert {s.name for s in defs.sensors} >= {"sqs_sensor", "automation"}
-    assert defs.get_job_def("daily_pipeline") is not None
-    assert defs.get_job_def("ingest_job") is not None
+    assert defs.resolve_job_def("daily_pipeline") is not None
+    assert defs.resolve_job_def("ingest_job") is not None

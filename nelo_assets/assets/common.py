@@ -1,7 +1,5 @@
 """What every asset module shares: owners, kinds, backfill policy, the partition date of a run."""
 
-from __future__ import annotations
-
 from datetime import date
 
 from dagster import AssetExecutionContext, BackfillPolicy

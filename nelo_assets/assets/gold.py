@@ -1,7 +1,5 @@
 """Gold assets: facts with sessions and list attribution, the item and user dimensions."""
 
-from __future__ import annotations
-
 from dagster import AssetDep, AssetExecutionContext, MaterializeResult, asset
 
 from nelo_assets.assets.common import BACKFILL_POLICY, KINDS, OWNERS, partition_date

@@ -1,7 +1,5 @@
 """Marts: the daily GA4 metrics per item list and per product that the Growth dashboard reads."""
 
-from __future__ import annotations
-
 from dagster import AssetExecutionContext, MaterializeResult, asset
 
 from nelo_assets.assets.common import BACKFILL_POLICY, KINDS, OWNERS, partition_date

@@ -1,7 +1,5 @@
 """The quarantine table: every message or event that failed the contract, kept with its reason."""
 
-from __future__ import annotations
-
 from dagster import MaterializeResult, MetadataValue, asset
 
 from nelo_assets.assets.common import KINDS, OWNERS

@@ -1,7 +1,5 @@
 """Silver assets: valid, flattened, de-duplicated events and their items, per event_date."""
 
-from __future__ import annotations
-
 from collections.abc import Iterator
 
 from dagster import AssetExecutionContext, AssetSpec, MaterializeResult, multi_asset

@@ -1,7 +1,5 @@
 """The query surface: views in analytics.duckdb, and the engagement view the design asks for."""
 
-from __future__ import annotations
-
 import duckdb
 from dagster import MaterializeResult, asset
 from dagster_duckdb import DuckDBResource
