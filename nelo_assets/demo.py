@@ -15,7 +15,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from nelo_assets import processes
@@ -24,8 +24,9 @@ from nelo_assets.lake import Lake
 from nelo_assets.landing import iter_landing_files
 from nelo_assets.settings import DEMO_QUEUE_NAME, DEMO_SQS_PORT, Settings
 
-HISTORY_DAYS = 14
-HISTORY_EVENTS_PER_DAY = 4000
+# Sizes can be lowered for tests through the environment.
+HISTORY_DAYS = int(os.environ.get("NELO_DEMO_HISTORY_DAYS", "14"))
+HISTORY_EVENTS_PER_DAY = int(os.environ.get("NELO_DEMO_EVENTS_PER_DAY", "4000"))
 LIVE_EVENTS_PER_SECOND = 3
 UI_PORT = int(os.environ.get("NELO_UI_PORT", "3000"))
 SQS_PORT = int(os.environ.get("NELO_DEMO_SQS_PORT", str(DEMO_SQS_PORT)))
@@ -84,6 +85,7 @@ def _write_history(settings: Settings, lake: Lake) -> bool:
         days=HISTORY_DAYS,
         events_per_day=HISTORY_EVENTS_PER_DAY,
         timezone=settings.timezone,
+        end=datetime.now(UTC),  # late uploads that would arrive after now are not there yet
     )
     summary = write_archive(config, lake.landing_dir)
     print(f"history: {summary}")

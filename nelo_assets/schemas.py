@@ -216,11 +216,11 @@ TABLE_SCHEMAS: dict[str, tuple[Column, ...]] = {
 
 
 def select_list(table: str) -> str:
-    """`CAST(col AS type) AS col, ...` in schema order: every write goes through this."""
-    return ", ".join(f'CAST("{c.name}" AS {c.type}) AS "{c.name}"' for c in TABLE_SCHEMAS[table])
+    """`cast(col as type) as col, ...` in schema order: every write goes through this."""
+    return ", ".join(f'cast("{c.name}" as {c.type}) as "{c.name}"' for c in TABLE_SCHEMAS[table])
 
 
 def empty_select(table: str) -> str:
     """A zero-row SELECT with the table's columns and types."""
-    cols = ", ".join(f'CAST(NULL AS {c.type}) AS "{c.name}"' for c in TABLE_SCHEMAS[table])
-    return f"SELECT {cols} LIMIT 0"
+    cols = ", ".join(f'cast(null as {c.type}) as "{c.name}"' for c in TABLE_SCHEMAS[table])
+    return f"select {cols} limit 0"

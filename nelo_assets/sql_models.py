@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
@@ -16,6 +17,7 @@ SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
 # Each partition run gets its own in-memory database, bounded so many can run at once (R6, R9).
 DEFAULT_MEMORY_LIMIT = "1GB"
 DEFAULT_THREADS = 2
+SPILL_DIR = Path(tempfile.gettempdir()) / "nelo-duckdb-spill"
 
 
 @cache
@@ -27,10 +29,12 @@ def connect(
     memory_limit: str = DEFAULT_MEMORY_LIMIT, threads: int = DEFAULT_THREADS
 ) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect(":memory:")
-    con.execute(f"SET memory_limit = '{memory_limit}'")
-    con.execute(f"SET threads = {int(threads)}")
-    con.execute("SET TimeZone = 'UTC'")
-    con.execute("SET preserve_insertion_order = false")
+    con.execute(f"set memory_limit = '{memory_limit}'")
+    con.execute(f"set threads = {int(threads)}")
+    con.execute("set TimeZone = 'UTC'")
+    con.execute("set preserve_insertion_order = false")
+    # Spill to the system temp dir, never to ./.tmp in whatever directory the run started in.
+    con.execute(f"set temp_directory = {_sql_string(str(SPILL_DIR))}")
     return con
 
 
@@ -49,10 +53,10 @@ def bind_parquet(
     existing = sorted(str(p) for p in files if Path(p).exists())
     if existing:
         file_list = "[" + ", ".join(_sql_string(p) for p in existing) + "]"
-        source = f"SELECT {select_list(table)} FROM read_parquet({file_list}, union_by_name = true)"
+        source = f"select {select_list(table)} from read_parquet({file_list}, union_by_name = true)"
     else:
         source = empty_select(table)
-    con.execute(f'CREATE OR REPLACE TEMP VIEW "{view_name}" AS {source}')
+    con.execute(f'create or replace temp view "{view_name}" as {source}')
     return len(existing)
 
 
@@ -62,8 +66,11 @@ def write_parquet(
     """Write `query` (cast to `table`'s schema) to `path` atomically; return the row count."""
     with atomic_path(path) as tmp:
         con.execute(
-            f"COPY (SELECT {select_list(table)} FROM ({query})) TO {_sql_string(str(tmp))} "
-            "(FORMAT parquet, COMPRESSION zstd)",
+            f"copy (select {select_list(table)} from ({query})) to {_sql_string(str(tmp))} "
+            "(format parquet, compression zstd)",
             params or [],
         )
-    return con.execute(f"SELECT count(*) FROM read_parquet({_sql_string(str(path))})").fetchone()[0]
+    # fetchall, not fetchone: an unfinished result blocks the connection's next register().
+    return con.execute(f"select count(*) from read_parquet({_sql_string(str(path))})").fetchall()[
+        0
+    ][0]
