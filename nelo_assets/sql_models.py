@@ -71,6 +71,7 @@ def write_parquet(
             params or [],
         )
     # fetchall, not fetchone: an unfinished result blocks the connection's next register().
-    return con.execute(f"select count(*) from read_parquet({_sql_string(str(path))})").fetchall()[
-        0
-    ][0]
+    ((rows,),) = con.execute(
+        f"select count(*) from read_parquet({_sql_string(str(path))})"
+    ).fetchall()
+    return rows
