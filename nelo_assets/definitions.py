@@ -10,6 +10,7 @@ from dagster import (
     define_asset_job,
 )
 
+from nelo_assets.alerts import alert_sensor
 from nelo_assets.analytics import analytics_writer
 from nelo_assets.assets.bronze import bronze_events, ingest_job
 from nelo_assets.assets.gold import dim_items, dim_users, fact_event_items, fact_events
@@ -17,6 +18,7 @@ from nelo_assets.assets.marts import mart_item_list_daily, mart_product_daily
 from nelo_assets.assets.quarantine import quarantine
 from nelo_assets.assets.silver import silver
 from nelo_assets.assets.views import master_list_items_engagement
+from nelo_assets.checks import all_asset_checks
 from nelo_assets.lake import Lake
 from nelo_assets.partitions import daily_partitions
 from nelo_assets.resources import LakeResource
@@ -57,8 +59,9 @@ automation_sensor = AutomationConditionSensorDefinition(
 
 defs = Definitions(
     assets=assets,
+    asset_checks=all_asset_checks,
     jobs=[ingest_job, daily_pipeline_job],
-    sensors=[sqs_sensor, automation_sensor],
+    sensors=[sqs_sensor, automation_sensor, alert_sensor],
     resources={
         "lake": LakeResource.from_settings(settings),
         "analytics": analytics_writer(Lake(settings.data_dir)),

@@ -53,7 +53,7 @@ def bind_parquet(
     existing = sorted(str(p) for p in files if Path(p).exists())
     if existing:
         file_list = "[" + ", ".join(_sql_string(p) for p in existing) + "]"
-        source = f"select {select_list(table)} from read_parquet({file_list}, union_by_name = true)"
+        source = f"select {select_list(table)} from read_parquet({file_list}, union_by_name = true, hive_partitioning = false)"
     else:
         source = empty_select(table)
     con.execute(f'create or replace temp view "{view_name}" as {source}')

@@ -1,0 +1,453 @@
+"""The data-quality rules behind the asset checks: plain functions over DuckDB views, no Dagster.
+
+Each rule reads temp views that the caller bound (sql_models.bind_parquet) and returns an
+Outcome whose message names the offending keys or values, so an alert says what to fix.
+View and column names are formatted into SQL; they come from code, never from data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+import duckdb
+
+EXAMPLES = 5  # offending rows quoted in a message; the metadata carries the full count
+SESSION_GAP_SECONDS = 1800  # TABLES.md, Sessions
+
+
+@dataclass(frozen=True)
+class Outcome:
+    passed: bool
+    message: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def _q(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def _text(column: str) -> str:
+    """A column as quoted text for messages, NULL shown as NULL."""
+    return f"coalesce('''' || {_q(column)}::varchar || '''', 'NULL')"
+
+
+def _problems(
+    con: duckdb.DuckDBPyConnection,
+    query: str,
+    params: Sequence[Any],
+    what: str,
+    ok: str,
+    **metadata: Any,
+) -> Outcome:
+    """Run a query returning one text column `problem` per violation and summarise it."""
+    total = con.execute(f"select count(*) from ({query})", list(params)).fetchone()[0]
+    if total == 0:
+        return Outcome(True, ok, {"violations": 0, **metadata})
+    examples = [
+        row[0]
+        for row in con.execute(
+            f"select problem from ({query}) order by problem limit {EXAMPLES}", list(params)
+        ).fetchall()
+    ]
+    more = f" (and {total - len(examples)} more)" if total > len(examples) else ""
+    return Outcome(
+        False,
+        f"{total} {what}: " + "; ".join(examples) + more,
+        {"violations": total, "examples": "\n".join(examples), **metadata},
+    )
+
+
+def _rows(con: duckdb.DuckDBPyConnection, view: str) -> int:
+    return con.execute(f"select count(*) from {_q(view)}").fetchone()[0]
+
+
+def unique_key(con: duckdb.DuckDBPyConnection, view: str, key: Sequence[str]) -> Outcome:
+    """The key columns are never NULL and identify one row."""
+    label = " / ".join(key)
+    shown = " || ' / ' || ".join(_text(c) for c in key)
+    any_null = " or ".join(f"{_q(c)} is null" for c in key)
+    cols = ", ".join(_q(c) for c in key)
+    query = f"""
+        select 'NULL in (' || '{label}' || ')' as problem from {_q(view)} where {any_null}
+        union all
+        select {shown} || ' appears ' || count(*) || ' times' as problem
+        from {_q(view)} where not ({any_null}) group by {cols} having count(*) > 1
+    """
+    rows = _rows(con, view)
+    return _problems(
+        con, query, [], f"{view} key violations on ({label})", f"{rows} rows, ({label}) unique"
+    )
+
+
+def not_null(
+    con: duckdb.DuckDBPyConnection, view: str, columns: Sequence[str], key: str
+) -> Outcome:
+    """Required columns have a value on every row."""
+    query = " union all ".join(
+        f"select {_text(key)} || ': {c} is NULL' as problem from {_q(view)} where {_q(c)} is null"
+        for c in columns
+    )
+    return _problems(
+        con, query, [], f"{view} rows missing a required value", f"{', '.join(columns)} all set"
+    )
+
+
+def in_partition(
+    con: duckdb.DuckDBPyConnection,
+    view: str,
+    event_date: date,
+    key: str,
+    timezone: str | None = None,
+) -> Outcome:
+    """Every row of partition D belongs to D: its event_date is D and, when the table has an
+    event_timestamp (pass the business time zone), that time's local date is D too. The
+    timestamp test still sees a mis-routed row when readers take event_date from the path."""
+    local_date = "timezone(?, event_timestamp)::date" if timezone else "event_date"
+    query = f"""
+        select {_text(key)} || ' has event_date ' || coalesce(event_date::varchar, 'NULL')
+            || ', local date of its event_timestamp ' || coalesce({local_date}::varchar, 'NULL')
+            as problem
+        from {_q(view)}
+        where event_date is distinct from ? or {local_date} is distinct from ?
+    """
+    params = [timezone, event_date, timezone, event_date] if timezone else [event_date] * 2
+    return _problems(
+        con, query, params, f"{view} rows outside partition {event_date}", "all rows in it"
+    )
+
+
+def accepted_values(
+    con: duckdb.DuckDBPyConnection, view: str, column: str, accepted: Sequence[str]
+) -> Outcome:
+    """`column` only holds the accepted values."""
+    query = f"""
+        select '{column} = ' || {_text(column)} || ' (' || count(*) || ' rows)' as problem
+        from {_q(view)} where not coalesce(list_contains(?, {_q(column)}), false)
+        group by {_q(column)}
+    """
+    return _problems(
+        con,
+        query,
+        [list(accepted)],
+        f"unaccepted {view}.{column} values",
+        f"{column} in {', '.join(accepted)}",
+    )
+
+
+def orphans(
+    con: duckdb.DuckDBPyConnection, child: str, parent: str, column: str, child_key: str
+) -> Outcome:
+    """Every child row's `column` exists in the parent (referential integrity)."""
+    query = f"""
+        select {_text(child_key)} || ' -> {column} ' || {_text(column)} || ' not in {parent}'
+            as problem
+        from {_q(child)} as c
+        where not exists (select 1 from {_q(parent)} as p where p.{_q(column)} = c.{_q(column)})
+    """
+    return _problems(
+        con, query, [], f"{child} rows without a {parent} parent", f"every {column} in {parent}"
+    )
+
+
+def same_keys(
+    con: duckdb.DuckDBPyConnection, left: str, left_key: str, right: str, right_key: str
+) -> Outcome:
+    """Both views hold exactly the same set of keys (one layer reconciles with the next)."""
+    query = f"""
+        select {_text("k")} || ' in {left}, missing from {right}' as problem from (
+            select {_q(left_key)} as k from {_q(left)}
+            except select {_q(right_key)} from {_q(right)}
+        )
+        union all
+        select {_text("k")} || ' in {right}, not in {left}' as problem from (
+            select {_q(right_key)} as k from {_q(right)}
+            except select {_q(left_key)} from {_q(left)}
+        )
+    """
+    counts = {f"{left}_rows": _rows(con, left), f"{right}_rows": _rows(con, right)}
+    ok = f"{left} {counts[f'{left}_rows']} rows = {right} {counts[f'{right}_rows']} rows"
+    return _problems(con, query, [], f"keys differ between {left} and {right}", ok, **counts)
+
+
+def _out_of_range(
+    con: duckdb.DuckDBPyConnection,
+    view: str,
+    columns: Sequence[str],
+    key: Sequence[str],
+    condition: str,
+    what: str,
+    ok: str,
+) -> Outcome:
+    shown = " || ' / ' || ".join(_text(c) for c in key)
+    query = " union all ".join(
+        f"select {shown} || ': {c} = ' || {_q(c)}::varchar as problem "
+        f"from {_q(view)} where {condition.format(c=_q(c))}"
+        for c in columns
+    )
+    return _problems(con, query, [], what, ok, rows=_rows(con, view))
+
+
+def negative_money(
+    con: duckdb.DuckDBPyConnection, view: str, columns: Sequence[str], key: Sequence[str]
+) -> Outcome:
+    """Money is never negative (EVENTS.md: price and discount >= 0; sums of those)."""
+    return _out_of_range(
+        con, view, columns, key, "{c} < 0", f"negative money in {view}", "no negative money"
+    )
+
+
+def rates_outside_unit(
+    con: duckdb.DuckDBPyConnection, view: str, columns: Sequence[str], key: Sequence[str]
+) -> Outcome:
+    """Rates outside [0, 1]: allowed by TABLES.md, reported so their frequency is known."""
+    return _out_of_range(
+        con,
+        view,
+        columns,
+        key,
+        "{c} not between 0 and 1",
+        f"rates outside [0, 1] in {view}",
+        "every rate within [0, 1]",
+    )
+
+
+def silver_reconciliation(con: duckdb.DuckDBPyConnection) -> Outcome:
+    """bronze (deduped) = silver_events + silver quarantine + duplicates removed, row for row.
+
+    Views: bronze_events (the bronze read model), silver_events, silver_quarantine. A bronze row
+    is a removed duplicate when it is in neither output and silver keeps its event_id.
+    """
+    con.execute("""
+        create or replace temp view bronze_classified as
+        select
+            b.message_id,
+            b.batch_index,
+            exists (
+                select 1 from silver_events as s
+                where s.message_id = b.message_id and s.batch_index = b.batch_index
+            ) as kept,
+            exists (
+                select 1 from silver_quarantine as q
+                where q.message_id = b.message_id and q.batch_index = b.batch_index
+            ) as quarantined,
+            exists (
+                select 1 from silver_events as s
+                where s.event_id = coalesce(
+                    try(json_extract_string(b.raw, '$.event_id')),
+                    md5(b.message_id || ':' || b.batch_index)
+                )
+            ) as copy_kept
+        from bronze_events as b
+    """)
+    query = """
+        select 'bronze ' || message_id || '#' || batch_index
+            || ' is in neither silver_events nor quarantine' as problem
+        from bronze_classified where not kept and not quarantined and not copy_kept
+        union all
+        select 'bronze ' || message_id || '#' || batch_index
+            || ' is in both silver_events and quarantine' as problem
+        from bronze_classified where kept and quarantined
+        union all
+        select 'silver_events ' || event_id || ' (' || message_id || '#' || batch_index
+            || ') has no bronze row' as problem
+        from silver_events as s
+        where not exists (
+            select 1 from bronze_events as b
+            where b.message_id = s.message_id and b.batch_index = s.batch_index
+        )
+        union all
+        select 'silver_events ' || message_id || '#' || batch_index || ' appears '
+            || count(*) || ' times' as problem
+        from silver_events group by message_id, batch_index having count(*) > 1
+        union all
+        select 'quarantine ' || message_id || '#' || batch_index || ' has no bronze row' as problem
+        from silver_quarantine as q
+        where not exists (
+            select 1 from bronze_events as b
+            where b.message_id = q.message_id and b.batch_index = q.batch_index
+        )
+    """
+    bronze, _kept, quarantined, duplicates = con.execute("""
+        select count(*), count(*) filter (kept), count(*) filter (quarantined),
+            count(*) filter (not kept and not quarantined and copy_kept)
+        from bronze_classified
+    """).fetchone()
+    silver = _rows(con, "silver_events")
+    counts = {
+        "bronze_rows": bronze,
+        "silver_events": silver,
+        "quarantined": quarantined,
+        "duplicates_removed": duplicates,
+    }
+    ok = f"bronze {bronze} = silver {silver} + quarantine {quarantined} + duplicates {duplicates}"
+    return _problems(
+        con, query, [], "rows lost or invented between bronze and silver", ok, **counts
+    )
+
+
+def quarantine_rate(con: duckdb.DuckDBPyConnection, max_rate: float) -> Outcome:
+    """Share of the partition's bronze rows that silver quarantined, against a threshold.
+
+    Views: bronze_events, silver_quarantine.
+    """
+    bronze = _rows(con, "bronze_events")
+    by_reason = con.execute(
+        "select reason, count(*) from silver_quarantine group by 1 order by 2 desc, 1"
+    ).fetchall()
+    quarantined = sum(n for _, n in by_reason)
+    rate = quarantined / bronze if bronze else 0.0
+    reasons = ", ".join(f"{reason} {n}" for reason, n in by_reason) or "none"
+    message = (
+        f"quarantine rate {rate:.1%} ({quarantined} of {bronze} bronze rows), "
+        f"limit {max_rate:.1%}; by reason: {reasons}"
+    )
+    metadata = {"quarantine_rate": rate, "quarantined": quarantined, "bronze_rows": bronze}
+    return Outcome(rate <= max_rate, message, metadata)
+
+
+def unknown_event_names(con: duckdb.DuckDBPyConnection, known: Sequence[str]) -> Outcome:
+    """Event names outside the known list (valid and kept; WARN so a typo is seen early)."""
+    query = """
+        select '''' || event_name || ''' (' || count(*) || ' events)' as problem
+        from silver_events where not list_contains(?, event_name) group by event_name
+    """
+    return _problems(
+        con, query, [sorted(known)], "unknown event_name values", "every event_name known"
+    )
+
+
+def unknown_platform_share(con: duckdb.DuckDBPyConnection, max_share: float) -> Outcome:
+    """Share of events whose platform became UNKNOWN (missing or unrecognised), vs a threshold."""
+    total, unknown = con.execute(
+        "select count(*), count(*) filter (platform = 'UNKNOWN') from silver_events"
+    ).fetchone()
+    share = unknown / total if total else 0.0
+    return Outcome(
+        share <= max_share,
+        f"platform UNKNOWN on {share:.1%} of events ({unknown} of {total}), limit {max_share:.1%}",
+        {"unknown_platform_share": share, "unknown_platform_events": unknown},
+    )
+
+
+def cross_partition_duplicates(con: duckdb.DuckDBPyConnection, event_date: date) -> Outcome:
+    """event_ids of partition D that also sit in another partition (copies that disagree on the
+    time, EVENTS.md Duplicates: both kept, reported). View: silver_event_ids (event_id,
+    event_date) over D and its neighbours."""
+    query = """
+        select here.event_id || ' also in ' || string_agg(
+            distinct there.event_date::varchar, ', ' order by there.event_date::varchar
+        ) as problem
+        from silver_event_ids as here
+        join silver_event_ids as there
+            on there.event_id = here.event_id and there.event_date <> here.event_date
+        where here.event_date = ?
+        group by here.event_id
+    """
+    return _problems(
+        con, query, [event_date], "event_ids kept in two partitions", "no event_id in two dates"
+    )
+
+
+def scd2_integrity(con: duckdb.DuckDBPyConnection) -> Outcome:
+    """dim_items: one current version per item, is_current iff valid_to is NULL, each version
+    ends where the next begins (no overlap, no gap), and valid_from < valid_to."""
+    query = """
+        with versions as (
+            select
+                *,
+                lead(valid_from) over (partition by item_id order by valid_from, item_sk)
+                    as next_from
+            from dim_items
+        )
+        select 'item ' || item_id || ' has ' || count(*) filter (is_current)
+            || ' current versions' as problem
+        from dim_items group by item_id having count(*) filter (is_current) <> 1
+        union all
+        select 'version ' || item_sk || ' of ' || item_id || ': is_current = '
+            || coalesce(is_current::varchar, 'NULL') || ' but valid_to = '
+            || coalesce(valid_to::varchar, 'NULL') as problem
+        from versions where is_current is distinct from (valid_to is null)
+        union all
+        select 'version ' || item_sk || ' of ' || item_id || ' ends at ' || valid_to::varchar
+            || ', not after its start ' || valid_from::varchar as problem
+        from versions where valid_to <= valid_from
+        union all
+        select 'version ' || item_sk || ' of ' || item_id || ' valid_to '
+            || coalesce(valid_to::varchar, 'NULL') || case
+                when valid_to is null or valid_to > next_from then ' overlaps'
+                else ' leaves a gap before'
+            end || ' the next version from ' || next_from::varchar as problem
+        from versions where next_from is not null and valid_to is distinct from next_from
+    """
+    return _problems(con, query, [], "SCD2 violations in dim_items", "SCD2 chains intact")
+
+
+def session_violations(con: duckdb.DuckDBPyConnection, event_date: date) -> Outcome:
+    """The 30-minute rule holds for partition D's events within D-1 .. D.
+
+    View: sessions_window (fact_events of D-1 and D). Per user, in (event_timestamp, event_id)
+    order, consecutive events more than 30 min apart must be in different sessions, and events
+    at most 30 min apart in the same one, unless that run of events reaches back to the user's
+    first event in the window: it may have started before D-1 and so have been active for more
+    than 24 h, which TABLES.md allows to be split.
+    """
+    query = f"""
+        with ordered as (
+            select
+                user_id, event_id, event_date, event_timestamp, session_id,
+                epoch_us(event_timestamp) - epoch_us(lag(event_timestamp) over timeline)
+                    as gap_us,
+                lag(event_id) over timeline as previous_event_id,
+                lag(event_date) over timeline as previous_date,
+                lag(session_id) over timeline as previous_session_id
+            from sessions_window
+            window timeline as (partition by user_id order by event_timestamp, event_id)
+        ),
+        runs as (
+            select
+                *,
+                sum(case when gap_us is null or gap_us > {SESSION_GAP_SECONDS} * 1000000
+                    then 1 else 0 end) over (
+                    partition by user_id order by event_timestamp, event_id
+                    rows unbounded preceding
+                ) as run_no
+            from ordered
+        )
+        select 'user ' || user_id || ': ' || previous_event_id || ' and ' || event_id
+            || case
+                when previous_session_id = session_id then ' are '
+                    || (gap_us // 1000000) || ' s apart but share session ' || session_id
+                else ' are ' || (gap_us // 1000000) || ' s apart but in sessions '
+                    || previous_session_id || ' and ' || session_id
+            end as problem
+        from runs
+        where event_date = ?
+            and gap_us is not null
+            and (
+                (gap_us > {SESSION_GAP_SECONDS} * 1000000 and previous_session_id = session_id)
+                or (
+                    gap_us <= {SESSION_GAP_SECONDS} * 1000000
+                    and previous_session_id <> session_id
+                    and (previous_date = event_date or run_no > 1)
+                )
+            )
+    """
+    return _problems(con, query, [event_date], "session rule violations", "sessions consistent")
+
+
+def freshness(
+    newest_partition: str | None, latest_receipt: datetime | None, now: datetime, max_hours: float
+) -> Outcome:
+    """The newest bronze partition received an event within the last `max_hours`."""
+    if latest_receipt is None:
+        return Outcome(False, "no bronze partition holds any event yet", {"age_hours": -1.0})
+    age_hours = (now - latest_receipt).total_seconds() / 3600
+    return Outcome(
+        age_hours <= max_hours,
+        f"newest bronze partition {newest_partition}: last event received "
+        f"{latest_receipt.isoformat()}, {age_hours:.1f} h ago (limit {max_hours:g} h)",
+        {"age_hours": round(age_hours, 2), "newest_partition": newest_partition or ""},
+    )
