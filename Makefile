@@ -22,6 +22,7 @@ $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 	cp dagster.yaml $(DAGSTER_HOME)/dagster.yaml
 
 test: $(STAMP)
+	@bash .ci/ensure-chromium
 	$(BIN)/ruff check .
 	$(BIN)/pytest -n 2 --durations=15
 
