@@ -82,7 +82,7 @@ def _write_history(settings: Settings, lake: Lake) -> bool:
     start = _history_dates(date.today())[0]
     config = SimulationConfig(
         start=start,
-        days=HISTORY_DAYS,
+        days=HISTORY_DAYS + 1,  # up to now: the live stream carries on from here
         events_per_day=HISTORY_EVENTS_PER_DAY,
         timezone=settings.timezone,
         end=datetime.now(UTC),  # late uploads that would arrive after now are not there yet

@@ -64,11 +64,12 @@ def write_landing_file(
 ) -> Path:
     """Write one batch durably (temporary name, flush, fsync, rename); return its final path."""
     final_path = landing_file_path(landing_dir, received_date, batch_id)
-    # mtime=0 keeps the file byte-identical for identical input.
+    # No file name and mtime=0 in the gzip header: identical input gives an identical file.
+    # Level 6 is much faster than the default 9 for a few percent more bytes.
     with (
         atomic_path(final_path) as tmp_path,
         open(tmp_path, "wb") as raw,
-        gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz,
+        gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0, compresslevel=6) as gz,
     ):
         for message in messages:
             gz.write(_encode(message).encode("utf-8"))
