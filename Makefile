@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 export NELO_DATA_DIR ?= $(CURDIR)/data
 
-.PHONY: venv test lint format demo dev bench bench-quick schema lock clean
+.PHONY: venv test lint format demo dev dashboard bench bench-quick schema lock clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -40,6 +40,9 @@ demo: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 dev: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/python -m nelo_assets.analytics
 	$(BIN)/dagster dev -w workspace.yaml
+
+dashboard: $(STAMP)
+	$(BIN)/streamlit run nelo_assets/dashboard/app.py --server.headless true --server.port 8501 --browser.gatherUsageStats false
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run

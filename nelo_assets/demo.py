@@ -29,6 +29,7 @@ HISTORY_DAYS = int(os.environ.get("NELO_DEMO_HISTORY_DAYS", "14"))
 HISTORY_EVENTS_PER_DAY = int(os.environ.get("NELO_DEMO_EVENTS_PER_DAY", "4000"))
 LIVE_EVENTS_PER_SECOND = 3
 UI_PORT = int(os.environ.get("NELO_UI_PORT", "3000"))
+DASHBOARD_PORT = int(os.environ.get("NELO_DASHBOARD_PORT", "8501"))
 SQS_PORT = int(os.environ.get("NELO_DEMO_SQS_PORT", str(DEMO_SQS_PORT)))
 STARTUP_DEADLINE_SECONDS = 180
 
@@ -70,7 +71,7 @@ def _create_queue(env: dict[str, str]) -> str:
 
 
 def _history_dates(today: date) -> list[date]:
-    return [today - timedelta(days=n) for n in range(HISTORY_DAYS, 0, -1)]
+    return [today - timedelta(days=n) for n in range(HISTORY_DAYS, -1, -1)]  # through today
 
 
 def _write_history(settings: Settings, lake: Lake) -> bool:
@@ -79,10 +80,10 @@ def _write_history(settings: Settings, lake: Lake) -> bool:
         return False
     from nelo_assets.simulate import SimulationConfig, write_archive
 
-    start = _history_dates(date.today())[0]
+    start = _history_dates(datetime.now(settings.tz).date())[0]
     config = SimulationConfig(
         start=start,
-        days=HISTORY_DAYS + 1,  # up to now: the live stream carries on from here
+        days=HISTORY_DAYS + 1,  # through today, up to now: the live stream carries on
         events_per_day=HISTORY_EVENTS_PER_DAY,
         timezone=settings.timezone,
         end=datetime.now(UTC),  # late uploads that would arrive after now are not there yet
@@ -193,14 +194,34 @@ def run() -> int:
                 log_path=log_dir / "dagster.log",
             )
         )
+        children.append(
+            processes.start(
+                [
+                    sys.executable,
+                    "-m",
+                    "streamlit",
+                    "run",
+                    "nelo_assets/dashboard/app.py",
+                    "--server.headless",
+                    "true",
+                    "--server.port",
+                    str(DASHBOARD_PORT),
+                    "--browser.gatherUsageStats",
+                    "false",
+                ],
+                env=env,
+                log_path=log_dir / "dashboard.log",
+            )
+        )
         _wait_for_http(
             f"http://127.0.0.1:{UI_PORT}/server_info", STARTUP_DEADLINE_SECONDS, "Dagster"
         )
         if new_history:
-            backfill_id = _launch_history_backfill(_history_dates(date.today()))
+            backfill_id = _launch_history_backfill(_history_dates(datetime.now(settings.tz).date()))
             print(f"history backfill launched: {backfill_id}")
         print(
             f"\nDagster UI:       http://127.0.0.1:{UI_PORT}\n"
+            f"Dashboard:        http://127.0.0.1:{DASHBOARD_PORT}\n"
             f"Query surface:    {lake.duckdb_path} (open read-only)\n"
             f"Logs:             {log_dir}\n"
             "Live traffic flows into the queue; the sqs sensor ingests it and automation builds "

@@ -15,13 +15,15 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import psutil
 import pytest
 
 from nelo_assets.lake import Lake
+from nelo_assets.settings import DEFAULT_TIMEZONE
 
 REPO = Path(__file__).resolve().parent.parent
 STARTUP_SECONDS = 300
@@ -67,6 +69,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
         "NELO_DATA_DIR": str(root / "data"),
         "DAGSTER_HOME": str(dagster_home),
         "NELO_UI_PORT": str(ui_port),
+        "NELO_DASHBOARD_PORT": str(free_port()),
         "NELO_DEMO_SQS_PORT": str(free_port()),
         "NELO_DEMO_HISTORY_DAYS": str(HISTORY_DAYS),
         "NELO_DEMO_EVENTS_PER_DAY": "400",
@@ -110,7 +113,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
 
 
 def test_history_reaches_gold_and_marts_with_no_click(demo: Demo) -> None:
-    yesterday = date.today() - timedelta(days=1)
+    yesterday = datetime.now(ZoneInfo(DEFAULT_TIMEZONE)).date() - timedelta(days=1)
     wanted = [
         demo.lake.partition_file("fact_event_items", yesterday),
         demo.lake.partition_file("mart_item_list_daily", yesterday),
@@ -144,7 +147,7 @@ def _processes_of(data_dir: Path) -> list[psutil.Process]:
 
 def test_ctrl_c_stops_every_process(demo: Demo) -> None:
     running = _processes_of(demo.lake.root)
-    assert len(running) >= 4, "launcher, moto server, simulator and dagster dev should be running"
+    assert len(running) >= 5, "launcher, moto, simulator, dashboard and dagster dev should run"
     demo.process.send_signal(signal.SIGINT)
     assert demo.process.wait(timeout=90) == 0
     wait_for(lambda: not _processes_of(demo.lake.root), 15, "every demo process to exit")

@@ -1,0 +1,130 @@
+"""One measured stage of the benchmark, run in a child process so its peak memory is its own.
+
+`python -m bench.stages STAGE DATA_DIR [args]` prints one JSON line: wall and CPU seconds, peak
+RSS, and what the stage counted. The stages share the lake that `bench.run` prepared.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import resource
+import sys
+import time
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+
+from nelo_assets.contract import parse_event
+from nelo_assets.dims import build_dim_items, build_dim_users
+from nelo_assets.lake import Lake
+from nelo_assets.pipeline import build_partitions
+from nelo_assets.settings import Settings
+from nelo_assets.sql_models import bind_parquet, connect, load_sql
+
+NAIVE_SAMPLE = 100_000  # the naive path is measured on at most this many events
+
+
+def _bronze_rows(lake: Lake, day: date) -> int:
+    with connect() as con:
+        bind_parquet(
+            con,
+            "bronze_parts",
+            "bronze_events",
+            lake.partition_dir("bronze_events", day).glob("*.parquet"),
+        )
+        return con.execute(
+            f"select count(*) from ({load_sql('bronze', 'bronze_events')}\n)"
+        ).fetchall()[0][0]
+
+
+def transform(lake: Lake, settings: Settings, day: date) -> dict:
+    """Bronze of one day to every gold table of that day (dimensions included)."""
+    build_partitions(lake, settings, [day])
+    build_dim_items(lake, settings)
+    build_dim_users(lake, settings)
+    return {"events": _bronze_rows(lake, day)}
+
+
+def partition(lake: Lake, settings: Settings, day: date) -> dict:
+    """One day's partition work only (silver, facts, marts): what day 1 vs day 60 compares."""
+    build_partitions(lake, settings, [day])
+    return {"events": _bronze_rows(lake, day)}
+
+
+def ceiling(lake: Lake, settings: Settings, day: date) -> dict:
+    """DuckDB scanning the same bronze files and parsing every event's JSON once, nothing else."""
+    files = [str(p) for p in lake.partition_dir("bronze_events", day).glob("*.parquet")]
+    with connect() as con:
+        events, parsed = con.execute(
+            "select count(*), sum(length(json_extract_string(raw, '$.event_name'))) "
+            "from read_parquet(?)",
+            [files],
+        ).fetchall()[0]
+    return {"events": events, "checksum": int(parsed or 0)}
+
+
+def naive(lake: Lake, settings: Settings, day: date) -> dict:
+    """A straightforward per-event silver: json + pydantic per event, rows written one by one."""
+    files = [str(p) for p in lake.partition_dir("bronze_events", day).glob("*.parquet")]
+    with connect() as con:
+        rows = con.execute(
+            "select message_id, received_at, batch_index, raw from read_parquet(?) limit ?",
+            [files, NAIVE_SAMPLE],
+        ).fetchall()
+    out = io.StringIO()
+    events_out, items_out = csv.writer(out), csv.writer(out)
+    valid = 0
+    for message_id, received_at, batch_index, raw in rows:
+        parsed = parse_event(
+            message_id,
+            received_at,
+            batch_index,
+            raw,
+            timezone=settings.timezone,
+            start_date=settings.start_date,
+        )
+        if hasattr(parsed, "items"):
+            valid += 1
+            events_out.writerow(
+                [parsed.event_id, parsed.user_id, parsed.event_name, parsed.event_timestamp]
+            )
+            for item in parsed.items:
+                items_out.writerow([parsed.event_id, item.item_id, item.price, item.quantity])
+    return {"events": len(rows), "valid": valid}
+
+
+def dims(lake: Lake, settings: Settings, day: date) -> dict:
+    build_dim_items(lake, settings)
+    build_dim_users(lake, settings)
+    return {"events": 0}
+
+
+STAGES: dict[str, Callable[[Lake, Settings, date], dict]] = {
+    "transform": transform,
+    "partition": partition,
+    "ceiling": ceiling,
+    "naive": naive,
+    "dims": dims,
+}
+
+
+def main() -> None:
+    stage, data_dir, start, day = sys.argv[1], Path(sys.argv[2]), sys.argv[3], sys.argv[4]
+    settings = Settings.from_env({"NELO_DATA_DIR": str(data_dir), "NELO_START_DATE": start})
+    wall, cpu = time.perf_counter(), time.process_time()
+    counted = STAGES[stage](Lake(data_dir), settings, date.fromisoformat(day))
+    result = {
+        "stage": stage,
+        "day": day,
+        "seconds": time.perf_counter() - wall,
+        "cpu_seconds": time.process_time() - cpu,
+        "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2,
+        **counted,
+    }
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

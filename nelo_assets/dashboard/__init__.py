@@ -1,0 +1,1 @@
+"""The Growth team's dashboard: read-only queries over analytics.duckdb and the Streamlit app."""
