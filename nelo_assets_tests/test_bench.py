@@ -1,0 +1,43 @@
+"""The benchmark suite runs end to end in quick mode, so it cannot rot between `make bench` runs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+REQUIRED = {
+    "transform_events_per_s",
+    "ceiling_events_per_s",
+    "naive_events_per_s",
+    "transform_vs_ceiling",
+    "transform_vs_naive",
+    "day60_over_day1",
+    "peak_rss_gib",
+    "ingest_vs_naive",
+}
+
+
+@pytest.mark.slow
+def test_quick_bench_writes_report_and_results(tmp_path: Path) -> None:
+    subprocess.run(
+        [sys.executable, "-m", "bench.run", "--quick", "--out", str(tmp_path)],
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results.keys() >= REQUIRED
+    for key in REQUIRED:
+        assert results[key] > 0, key
+    # The ratios are the rates they claim to be.
+    assert results["transform_vs_ceiling"] == pytest.approx(
+        results["transform_events_per_s"] / results["ceiling_events_per_s"], rel=0.01
+    )
+    report = (tmp_path / "report.md").read_text()
+    assert "## Goals" in report and "transform_vs_ceiling" in report
