@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tempfile
 from collections.abc import Iterable
 from functools import cache
@@ -17,7 +18,10 @@ SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
 # Each partition run gets its own in-memory database, bounded so many can run at once (R6, R9).
 DEFAULT_MEMORY_LIMIT = "1GB"
 DEFAULT_THREADS = 2
-SPILL_DIR = Path(tempfile.gettempdir()) / "nelo-duckdb-spill"
+# One spill folder per process: DuckDB names its spill files alike in every process.
+SPILL_DIR = Path(tempfile.gettempdir()) / f"nelo-duckdb-spill-{os.getpid()}"
+# Small row groups: a bronze group of the default 122,880 rows holds ~100 MB of raw JSON.
+ROW_GROUP_SIZE = 16_384
 
 
 @cache
@@ -67,7 +71,7 @@ def write_parquet(
     with atomic_path(path) as tmp:
         con.execute(
             f"copy (select {select_list(table)} from ({query})) to {_sql_string(str(tmp))} "
-            "(format parquet, compression zstd)",
+            f"(format parquet, compression zstd, row_group_size {ROW_GROUP_SIZE})",
             params or [],
         )
     # fetchall, not fetchone: an unfinished result blocks the connection's next register().
