@@ -66,9 +66,9 @@ GA4_VALUE_KEYS = ("string_value", "int_value", "float_value", "double_value")
 PLATFORMS = frozenset({"IOS", "ANDROID", "WEB"})
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
 # Bounded so int() never meets Python's 4300-digit limit; no usable integer is that long.
-_INTEGER = re.compile(r"[+-]?\d{1,30}")
+_INTEGER = re.compile(r"[+-]?\d{1,30}", re.ASCII)
 # A JSON escape of a UTF-16 surrogate: only then can a decoded string hold a lone surrogate.
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 _EXCERPT_CHARS = 80

@@ -696,3 +696,13 @@ def test_schema_agrees_with_the_code_on_examples() -> None:
     for body in bad:
         assert not validator.is_valid(body), body
         assert parse(body).quarantined != []
+
+
+def test_numeric_strings_are_ascii_digits_only() -> None:
+    """EVENTS.md's numeric strings are ASCII numbers; Arabic-Indic digits are not a quantity."""
+    assert (
+        rejected(event(items=[{"item_id": "sku", "quantity": "\u0663"}])).reason == "invalid_item"
+    )
+    assert rejected(event(items=[{"item_id": "sku", "price": "\u0661\u0662"}])).reason == (
+        "invalid_item"
+    )
