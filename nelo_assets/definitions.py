@@ -8,6 +8,7 @@ from dagster import (
     DefaultSensorStatus,
     Definitions,
     define_asset_job,
+    in_process_executor,
 )
 
 from nelo_assets.alerts import alert_sensor
@@ -67,4 +68,7 @@ defs = Definitions(
         "analytics": analytics_writer(Lake(settings.data_dir)),
         "sqs": SQSResource(queue_url=settings.queue_url),
     },
+    # A run is one partition's few steps: one process per run, not one per step, is what two
+    # cores can afford; parallelism comes from concurrent runs.
+    executor=in_process_executor,
 )

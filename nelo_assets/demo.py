@@ -20,6 +20,7 @@ from pathlib import Path
 
 from nelo_assets import processes
 from nelo_assets.analytics import publish_views
+from nelo_assets.bronze import recover_unrouted
 from nelo_assets.lake import Lake
 from nelo_assets.landing import iter_landing_files
 from nelo_assets.settings import DEMO_QUEUE_NAME, DEMO_SQS_PORT, Settings
@@ -89,6 +90,8 @@ def _write_history(settings: Settings, lake: Lake) -> bool:
         end=datetime.now(UTC),  # late uploads that would arrive after now are not there yet
     )
     summary = write_archive(config, lake.landing_dir)
+    # Routed now, so the first ingest run has nothing to recover and bronze is ready to compact.
+    recover_unrouted(lake, settings)
     print(f"history: {summary}")
     return True
 
@@ -145,6 +148,8 @@ def run() -> int:
     def shutdown(*_: object) -> None:
         raise KeyboardInterrupt
 
+    # Explicit handlers: a shell that starts us in the background makes us ignore SIGINT.
+    signal.signal(signal.SIGINT, shutdown)
     signal.signal(signal.SIGTERM, shutdown)
     try:
         children.append(
@@ -239,6 +244,8 @@ def run() -> int:
         print(f"make demo: {exc}", file=sys.stderr)
         return 1
     finally:
+        # A second Ctrl-C must not cut the clean-up short.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         processes.stop(children)
 
 

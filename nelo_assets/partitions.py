@@ -15,7 +15,8 @@ _settings = Settings.from_env()
 daily_partitions = DailyPartitionsDefinition(
     start_date=_settings.start_date.isoformat(),
     timezone=_settings.timezone,
-    end_offset=1,  # today's partition is included: live events land in it
+    # Today's partition and tomorrow's: EVENTS.md accepts device clocks up to 24 h ahead.
+    end_offset=2,
 )
 
 session_lookback = TimeWindowPartitionMapping(start_offset=-SESSION_LOOKBACK_DAYS, end_offset=0)

@@ -1,0 +1,184 @@
+"""Bronze storage: routing is idempotent, crashes are repaired, and landing alone rebuilds it."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import polars as pl
+from dagster import DagsterInstance, materialize
+
+from nelo_assets.assets.bronze import bronze_events
+from nelo_assets.bronze import (
+    marker_path,
+    read_bronze,
+    rebuild_bronze_partition,
+    recover_unrouted,
+    route_landing_file,
+)
+from nelo_assets.ingest import drain_queue
+from nelo_assets.lake import Lake
+from nelo_assets.landing import LandedMessage, write_landing_file
+from nelo_assets.resources import LakeResource
+from nelo_assets.schemas import BRONZE_EVENTS
+from nelo_assets.settings import Settings
+from nelo_assets_tests.conftest import TEST_TIMEZONE, QueueLake, Sent, traffic
+
+
+def _rows(lake: Lake, days: list[date]) -> set[tuple]:
+    return set(read_bronze(lake, days).iter_rows())
+
+
+def _land(lake: Lake, batch_id: str, sent: list[Sent], received_at: datetime) -> list[str]:
+    messages = [
+        LandedMessage(f"{batch_id}-m{i}", received_at, 1, s.body.encode())
+        for i, s in enumerate(sent)
+    ]
+    write_landing_file(lake.landing_dir, batch_id, messages, received_at.date())
+    return [m.message_id for m in messages]
+
+
+def _settings(tmp_path) -> Settings:
+    return Settings.from_env({"NELO_DATA_DIR": str(tmp_path), "NELO_START_DATE": "2020-01-01"})
+
+
+def test_rebuild_from_landing_alone_equals_the_live_path(queue_lake: QueueLake) -> None:
+    now = datetime.now(UTC)
+    days = [now.date() - timedelta(days=n) for n in (2, 3, 9)]
+    queue_lake.send([s.body for s in traffic(48, days, now)])
+    drain_queue(
+        queue_lake.client,
+        queue_lake.queue_url,
+        queue_lake.lake,
+        queue_lake.settings,
+        max_messages=1000,
+        max_seconds=60,
+        wait_seconds=1,
+        flush_size=16,
+    )
+    # An event received the evening before its own local date (in range: < 24 h ahead) sits in
+    # a landing folder of an earlier UTC day than its partition.
+    early_day = now.date() - timedelta(days=30)
+    event_time = datetime(
+        early_day.year, early_day.month, early_day.day, 1, 0, tzinfo=ZoneInfo(TEST_TIMEZONE)
+    )
+    early = Sent(
+        json.dumps({"event_name": "x", "event_timestamp": event_time.isoformat(), "user_id": "u"}),
+        {0: early_day},
+        {},
+    )
+    received = event_time - timedelta(hours=23)
+    _land(queue_lake.lake, f"{received:%Y%m%dT%H%M%S%fZ}-early000", [early], received)
+    recovered_before = recover_unrouted(queue_lake.lake, queue_lake.settings)
+    assert recovered_before == []  # older than the recovery window: routed explicitly below
+    (landing_path,) = queue_lake.lake.landing_dir.glob("*/*/*/*-early000.jsonl.gz")
+    route_landing_file(queue_lake.lake, queue_lake.settings, landing_path)
+    all_days = [*days, early_day]
+    live = _rows(queue_lake.lake, all_days)
+    assert {row[4] for row in live} == set(all_days)  # event_date is the fifth column
+
+    # Landing alone: no bronze files, no routing markers.
+    shutil.rmtree(queue_lake.lake.table_dir("bronze_events"))
+    for marker in queue_lake.lake.landing_dir.glob("*/*/*/*.routed.json"):
+        marker.unlink()
+    span = range((max(all_days) - min(all_days)).days + 2)
+    counts = {
+        min(all_days) - timedelta(days=1) + timedelta(days=n): rebuild_bronze_partition(
+            queue_lake.lake,
+            queue_lake.settings,
+            min(all_days) - timedelta(days=1) + timedelta(days=n),
+        )
+        for n in span
+    }
+
+    assert _rows(queue_lake.lake, all_days) == live
+    assert {d for d, n in counts.items() if n} == set(all_days)
+    assert sum(counts.values()) == len(live)
+    partitions = sorted(queue_lake.lake.table_dir("bronze_events").glob("event_date=*"))
+    assert [p.name for p in partitions] == [f"event_date={d}" for d in sorted(all_days)]
+
+
+def test_rebuild_compacts_and_keeps_a_concurrent_batch(tmp_path) -> None:
+    settings = _settings(tmp_path)
+    lake = Lake(settings.data_dir)
+    now = datetime.now(UTC)
+    day = now.date() - timedelta(days=5)
+    sent = traffic(16, [day], now)
+    for n, half in enumerate((sent[:8], sent[8:])):
+        _land(lake, f"{now:%Y%m%dT%H%M%S%fZ}-batch00{n}", half, now + timedelta(seconds=n))
+    recover_unrouted(lake, settings)
+    partition = lake.partition_dir("bronze_events", day)
+    # A batch an ingest routed after the rebuild scanned the landing archive.
+    late = partition / "29990101T000000000000Z-late0000.parquet"
+    shutil.copy(next(partition.glob("*-batch000.parquet")), late)
+    before = _rows(lake, [day])
+    expected = sum(len(s.bronze) for s in sent)
+
+    assert rebuild_bronze_partition(lake, settings, day) == expected
+    assert sorted(p.name for p in partition.glob("*.parquet")) == [late.name, "compacted.parquet"]
+    assert _rows(lake, [day]) == before
+    assert rebuild_bronze_partition(lake, settings, day) == expected  # idempotent
+    assert _rows(lake, [day]) == before
+
+
+def test_recover_unrouted_routes_a_batch_once(tmp_path) -> None:
+    settings = _settings(tmp_path)
+    lake = Lake(settings.data_dir)
+    now = datetime.now(UTC)
+    day = now.date() - timedelta(days=1)
+    sent = traffic(10, [day], now)
+    message_ids = _land(lake, f"{now:%Y%m%dT%H%M%S%fZ}-crashed0", sent, now)
+
+    (recovered,) = recover_unrouted(lake, settings)
+
+    assert recovered.events == sum(len(s.bronze) for s in sent)
+    assert recovered.quarantined == sum(len(s.quarantine) for s in sent)
+    assert recovered.event_dates == [day]
+    (landing_path,) = lake.landing_dir.glob("*/*/*/*.jsonl.gz")
+    assert json.loads(marker_path(landing_path).read_text())["event_dates"] == [day.isoformat()]
+    assert recover_unrouted(lake, settings) == []
+    keys = {(r[0], r[1]) for r in _rows(lake, [day])}
+    assert keys == {(mid, i) for s, mid in zip(sent, message_ids, strict=True) for i in s.bronze}
+
+
+def test_routing_a_batch_again_rewrites_the_same_files(tmp_path) -> None:
+    settings = _settings(tmp_path)
+    lake = Lake(settings.data_dir)
+    now = datetime.now(UTC)
+    days = [now.date() - timedelta(days=n) for n in (1, 2)]
+    _land(lake, f"{now:%Y%m%dT%H%M%S%fZ}-again000", traffic(20, days, now), now)
+    (path,) = lake.landing_dir.glob("*/*/*/*.jsonl.gz")
+
+    route_landing_file(lake, settings, path)
+    files = sorted(lake.root.rglob("*.parquet"))
+    first = {p: pl.read_parquet(p).rows() for p in files}
+    route_landing_file(lake, settings, path)
+
+    assert sorted(lake.root.rglob("*.parquet")) == files
+    assert len(files) == len(days) + 1  # one bronze file per date, one quarantine file
+    assert {p: pl.read_parquet(p).rows() for p in files} == first
+
+
+def test_bronze_events_asset_rebuilds_its_partition(tmp_path) -> None:
+    settings = _settings(tmp_path)
+    lake = Lake(settings.data_dir)
+    now = datetime.now(UTC)
+    day = now.date() - timedelta(days=3)
+    sent = traffic(16, [day], now)
+    _land(lake, f"{now:%Y%m%dT%H%M%S%fZ}-asset000", sent, now)
+
+    result = materialize(
+        [bronze_events],
+        partition_key=day.isoformat(),
+        resources={"lake": LakeResource.from_settings(settings)},
+        instance=DagsterInstance.ephemeral(),
+    )
+
+    (materialization,) = result.asset_materializations_for_node("bronze_events")
+    assert materialization.partition == day.isoformat()
+    assert materialization.metadata["dagster/row_count"].value == sum(len(s.bronze) for s in sent)
+    schema = materialization.metadata["dagster/column_schema"].value
+    assert [c.name for c in schema.columns] == [c.name for c in BRONZE_EVENTS]
+    assert len(read_bronze(lake, [day])) == sum(len(s.bronze) for s in sent)
