@@ -14,8 +14,8 @@ import duckdb
 from dagster_duckdb import DuckDBResource
 
 from nelo_assets.lake import PARTITIONED_TABLES, UNPARTITIONED_TABLES, Lake, atomic_path
-from nelo_assets.schemas import empty_select, select_list
-from nelo_assets.sql_models import load_sql
+from nelo_assets.schemas import empty_select
+from nelo_assets.sql_models import load_sql, parquet_source
 
 SEED_FILE = "_schema.parquet"
 
@@ -25,10 +25,7 @@ def _quote(value: str) -> str:
 
 
 def _parquet_source(table: str, pattern: str) -> str:
-    return (
-        f"select {select_list(table)} from read_parquet({_quote(pattern)}, "
-        "union_by_name = true, hive_partitioning = false)"
-    )
+    return parquet_source(table, _quote(pattern))
 
 
 def _ensure_seed(lake: Lake, table: str, directory: Path) -> None:

@@ -234,7 +234,12 @@ def rebuild_bronze_partition(lake: Lake, settings: Settings, event_date: date) -
     if rows:
         con = connect()
         try:
-            con.register("bronze_parts", _frame(BRONZE, rows).to_arrow())
+            # In memory, one "file": the row index is each row's identity for the read model.
+            parts = _frame(BRONZE, rows).with_columns(
+                pl.lit("landing").alias("filename"),
+                pl.int_range(pl.len(), dtype=pl.Int64).alias("file_row_number"),
+            )
+            con.register("bronze_parts", parts.to_arrow())
             count = write_parquet(
                 con,
                 BRONZE,

@@ -46,6 +46,23 @@ def _sql_string(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+# Tables whose read model needs each stored row's identity (file and row number): bronze keeps
+# append-only files that can hold the same message twice, and dedupes on it.
+ROW_IDENTITY_TABLES = frozenset({"bronze_events"})
+ROW_IDENTITY = "filename, file_row_number"
+
+
+def parquet_source(table: str, files_or_glob: str) -> str:
+    """A SELECT of `table`'s columns (cast to its schema) from a read_parquet() file argument."""
+    identity = table in ROW_IDENTITY_TABLES
+    options = ", filename = true, file_row_number = true" if identity else ""
+    extra = f", {ROW_IDENTITY}" if identity else ""
+    return (
+        f"select {select_list(table)}{extra} from read_parquet({files_or_glob}, "
+        f"union_by_name = true, hive_partitioning = false{options})"
+    )
+
+
 def bind_parquet(
     con: duckdb.DuckDBPyConnection, view_name: str, table: str, files: Iterable[Path]
 ) -> int:
@@ -56,8 +73,9 @@ def bind_parquet(
     """
     existing = sorted(str(p) for p in files if Path(p).exists())
     if existing:
-        file_list = "[" + ", ".join(_sql_string(p) for p in existing) + "]"
-        source = f"select {select_list(table)} from read_parquet({file_list}, union_by_name = true, hive_partitioning = false)"
+        source = parquet_source(table, "[" + ", ".join(_sql_string(p) for p in existing) + "]")
+    elif table in ROW_IDENTITY_TABLES:
+        source = f"select *, null::varchar as filename, null::bigint as file_row_number from ({empty_select(table)})"
     else:
         source = empty_select(table)
     con.execute(f'create or replace temp view "{view_name}" as {source}')
