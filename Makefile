@@ -24,7 +24,7 @@ $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 test: $(STAMP)
 	@bash .ci/ensure-chromium
 	$(BIN)/ruff check .
-	$(BIN)/pytest -n 2 --durations=15
+	$(BIN)/pytest -n 2 --dist loadfile --durations=15
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import psutil
@@ -130,6 +131,78 @@ def test_live_traffic_is_ingested_by_the_sensor(demo: Demo) -> None:
         GOLD_SECONDS,
         "an ingest run to land live messages from the queue",
     )
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ARTIFACTS = REPO / "test-artifacts"
+LOCATION = "nelo_assets.definitions"
+
+
+def dismiss_first_visit_dialog(page: Any) -> None:
+    """Dagster shows a community dialog once per instance; it fades in a moment after load."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    skip = page.get_by_role("button", name="Skip")
+    try:
+        skip.wait_for(timeout=10_000)
+    except PlaywrightTimeout:
+        return
+    skip.click()
+    skip.wait_for(state="hidden")
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(
+    not CHROMIUM.exists(),
+    reason="Chromium is not installed at /usr/bin/chromium (apt-get install -y chromium)",
+)
+def test_dagster_ui_shows_assets_partitions_and_checks(demo: Demo) -> None:
+    from playwright.sync_api import sync_playwright
+
+    from nelo_assets.checks import CATALOG
+
+    mart_checks = sorted(n for n, info in CATALOG.items() if info.asset == "mart_item_list_daily")
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1600, "height": 1000})
+        page.set_default_timeout(60_000)
+
+        page.goto(f"{demo.ui_url}/asset-groups")
+        page.get_by_text("Global asset lineage").wait_for()
+        dismiss_first_visit_dialog(page)
+        for group in ("bronze", "silver", "gold", "marts"):
+            page.get_by_text(group, exact=True).first.wait_for()
+
+        page.goto(f"{demo.ui_url}/locations/{LOCATION}/asset-groups/gold/lineage")
+        for asset in ("fact_events", "fact_event_items", "dim_items", "dim_users"):
+            page.get_by_text(asset, exact=True).first.wait_for()
+        page.get_by_text("Loading...").first.wait_for(state="hidden")
+        page.screenshot(path=str(ARTIFACTS / "dagster-gold-lineage.png"))
+
+        page.goto(f"{demo.ui_url}/assets/mart_item_list_daily")
+        page.get_by_text("Which item lists drive the most engagement").wait_for()
+        page.get_by_text("list_view_events").first.wait_for()  # the column schema
+        page.screenshot(path=str(ARTIFACTS / "dagster-mart-asset.png"))
+
+        page.goto(f"{demo.ui_url}/assets/mart_item_list_daily?view=partitions")
+        page.get_by_text("Materialized (").first.wait_for()
+        materialized = page.get_by_text("Materialized (").first.inner_text()
+        assert int(materialized.split("(")[1].rstrip(")")) >= 1, materialized
+        page.screenshot(path=str(ARTIFACTS / "dagster-mart-partitions.png"))
+
+        page.goto(f"{demo.ui_url}/assets/mart_item_list_daily?view=checks")
+        for check in mart_checks:
+            page.get_by_text(check, exact=True).first.wait_for()
+        page.screenshot(path=str(ARTIFACTS / "dagster-mart-checks.png"))
+        browser.close()
 
 
 def _processes_of(data_dir: Path) -> list[psutil.Process]:
