@@ -47,7 +47,7 @@ class Volumes:
     ingest_messages: int
 
 
-FULL = Volumes(1_000_000, 60, 5_000, 30, 2_000)
+FULL = Volumes(1_000_000, 60, 5_000, 30, 500)  # moto slows sharply with queue depth
 QUICK = Volumes(5_000, 10, 300, 3, 200)
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import resource
 import sys
 import time
 from collections.abc import Callable
@@ -110,6 +109,15 @@ STAGES: dict[str, Callable[[Lake, Settings, date], dict]] = {
 }
 
 
+def _peak_rss_kib() -> int:
+    """This process's own peak RSS (VmHWM). Not ru_maxrss: Linux carries that across fork and
+    exec, so a child would report its parent's peak."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
 def main() -> None:
     stage, data_dir, start, day = sys.argv[1], Path(sys.argv[2]), sys.argv[3], sys.argv[4]
     settings = Settings.from_env({"NELO_DATA_DIR": str(data_dir), "NELO_START_DATE": start})
@@ -120,7 +128,7 @@ def main() -> None:
         "day": day,
         "seconds": time.perf_counter() - wall,
         "cpu_seconds": time.process_time() - cpu,
-        "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2,
+        "peak_rss_gib": _peak_rss_kib() / 1024**2,
         **counted,
     }
     print(json.dumps(result))
