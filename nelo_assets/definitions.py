@@ -42,11 +42,17 @@ assets = [
     mart_product_daily,
 ]
 
-# Backfill a date range of the whole daily pipeline from the UI or CLI in one launch.
+# Backfill a date range of the whole daily pipeline, bronze (from the landing archive) to the
+# marts, from the UI or CLI in one launch.
 daily_pipeline_job = define_asset_job(
     "daily_pipeline",
     selection=AssetSelection.assets(
-        silver, fact_events, fact_event_items, mart_item_list_daily, mart_product_daily
+        bronze_events,
+        silver,
+        fact_events,
+        fact_event_items,
+        mart_item_list_daily,
+        mart_product_daily,
     ),
     partitions_def=daily_partitions,
 )

@@ -6,6 +6,7 @@ temporary directories and free ports, with a small history so it runs in a few m
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -13,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -121,6 +123,22 @@ def test_history_reaches_gold_and_marts_with_no_click(demo: Demo) -> None:
         demo.lake.partition_file("mart_product_daily_metrics", yesterday),
     ]
     wait_for(lambda: all(p.exists() for p in wanted), GOLD_SECONDS, f"gold partitions {wanted}")
+
+
+def _failed_runs(ui_url: str) -> list[dict]:
+    query = "{ runsOrError(filter: {statuses: [FAILURE]}) { ... on Runs { results { runId jobName } } } }"
+    request = urllib.request.Request(
+        f"{ui_url}/graphql",
+        data=json.dumps({"query": query}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.load(response)["data"]["runsOrError"]["results"]
+
+
+def test_no_run_failed(demo: Demo) -> None:
+    """Every run the sensors, automation and the history backfill started has succeeded so far."""
+    assert _failed_runs(demo.ui_url) == []
 
 
 def test_live_traffic_is_ingested_by_the_sensor(demo: Demo) -> None:

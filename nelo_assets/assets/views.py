@@ -27,15 +27,15 @@ def master_list_items_engagement(
     """Every product interaction that came from a list, with its event context (a DuckDB view)."""
     wrote = publish_views(lake.lake, analytics)
     with duckdb.connect(str(lake.lake.duckdb_path), read_only=True) as con:
-        rows = con.execute("select count(*) from master_list_items_engagement").fetchone()[0]
-        views = [
-            r[0] for r in con.execute("select view_name from duckdb_views() where not internal")
-        ]
+        ((rows,),) = con.execute("select count(*) from master_list_items_engagement").fetchall()
+        views = con.execute(
+            "select view_name from duckdb_views() where not internal order by 1"
+        ).fetchall()
     return MaterializeResult(
         metadata={
             "dagster/row_count": rows,
             "views_rewritten": wrote,
             "analytics_duckdb": str(lake.lake.duckdb_path),
-            "views": ", ".join(sorted(views)),
+            "views": ", ".join(name for (name,) in views),
         }
     )
