@@ -21,8 +21,9 @@ from importlib.metadata import version
 from pathlib import Path
 
 from bench import bench_ingest
-from nelo_assets.bronze import rebuild_bronze_partition
+from nelo_assets.bronze import route_landing_file
 from nelo_assets.lake import Lake
+from nelo_assets.landing import iter_landing_files
 from nelo_assets.pipeline import build_partitions
 from nelo_assets.settings import Settings
 from nelo_assets.simulate import SimulationConfig, write_archive
@@ -66,8 +67,9 @@ def _prepare(cache: Path, start: date, days: int, events_per_day: int) -> Lake:
     config = SimulationConfig(start=start, days=days, events_per_day=events_per_day, seed=42)
     print(f"  simulating {days} day(s) x {events_per_day} events into {cache} ...", flush=True)
     write_archive(config, lake.landing_dir)
-    for n in range(days):
-        rebuild_bronze_partition(lake, settings, start + timedelta(days=n))
+    # Route each landing file once, as the live ingest path does (one bronze file per batch).
+    for path in iter_landing_files(lake.landing_dir):
+        route_landing_file(lake, settings, path)
     done.touch()
     return lake
 

@@ -30,6 +30,7 @@ from dagster import (
 from nelo_assets import check_rules as rules
 from nelo_assets.automation import follow_upstream
 from nelo_assets.check_rules import Outcome
+from nelo_assets.contract import REASON_CODES
 from nelo_assets.lake import Lake
 from nelo_assets.partitions import SESSION_LOOKBACK_DAYS, daily_partitions
 from nelo_assets.resources import LakeResource
@@ -42,18 +43,7 @@ WARN = AssetCheckSeverity.WARN
 
 PLATFORMS = ("IOS", "ANDROID", "WEB", "UNKNOWN")
 ATTRIBUTION_SOURCES = ("explicit", "last_click", "none")
-QUARANTINE_REASONS = (
-    "invalid_json",
-    "invalid_utf8",
-    "invalid_shape",
-    "too_large",
-    "missing_field",
-    "invalid_type",
-    "invalid_timestamp",
-    "timestamp_out_of_range",
-    "invalid_item",
-    "too_many_items",
-)
+QUARANTINE_REASONS = REASON_CODES  # the contract is the one list of reason codes
 QUARANTINE_STAGES = ("ingest", "silver")
 # Freshness is about time passing, not about a materialization, so it runs on the clock.
 FRESHNESS_CRON = "0 * * * *"

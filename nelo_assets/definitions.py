@@ -44,16 +44,17 @@ assets = [
 
 # Backfill a date range of the whole daily pipeline, bronze (from the landing archive) to the
 # marts, from the UI or CLI in one launch.
+daily_assets = [
+    bronze_events,
+    silver,
+    fact_events,
+    fact_event_items,
+    mart_item_list_daily,
+    mart_product_daily,
+]
 daily_pipeline_job = define_asset_job(
     "daily_pipeline",
-    selection=AssetSelection.assets(
-        bronze_events,
-        silver,
-        fact_events,
-        fact_event_items,
-        mart_item_list_daily,
-        mart_product_daily,
-    ),
+    selection=AssetSelection.assets(*daily_assets),
     partitions_def=daily_partitions,
 )
 

@@ -98,6 +98,8 @@ def _write_history(settings: Settings, lake: Lake) -> bool:
 
 def _launch_history_backfill(dates: list[date]) -> str:
     """Ask the running Dagster to backfill bronze (from landing) and everything downstream."""
+    from nelo_assets.definitions import daily_assets
+
     query = """
     mutation($params: LaunchBackfillParams!) {
       launchPartitionBackfill(backfillParams: $params) {
@@ -110,16 +112,7 @@ def _launch_history_backfill(dates: list[date]) -> str:
     params = {
         "partitionNames": [d.isoformat() for d in dates],
         "assetSelection": [
-            {"path": [key]}
-            for key in (
-                "bronze_events",
-                "silver_events",
-                "silver_items",
-                "fact_events",
-                "fact_event_items",
-                "mart_item_list_daily",
-                "mart_product_daily",
-            )
+            {"path": key.path} for asset in daily_assets for key in sorted(asset.keys)
         ],
         "fromFailure": False,
         "title": "demo history",
