@@ -6,6 +6,7 @@ on-disk instance and one lake, in shuffled order, while the views asset rewrites
 
 from __future__ import annotations
 
+import multiprocessing
 import random
 from concurrent.futures import ProcessPoolExecutor
 from datetime import date, timedelta
@@ -77,7 +78,9 @@ def test_thirty_partitions_eight_at_once_without_lock_errors(tmp_path: Path) -> 
     home = tmp_path / "dagster_home"
     home.mkdir()
     with dg.instance_for_test(temp_dir=str(home)) as instance:
-        with ProcessPoolExecutor(max_workers=RUNS_AT_ONCE) as pool:
+        # spawn, not fork: forking a pytest-xdist worker (it has threads) can deadlock.
+        spawn = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=RUNS_AT_ONCE, mp_context=spawn) as pool:
             outcomes = list(
                 pool.map(
                     _materialize, [instance.get_ref()] * len(jobs), [str(root)] * len(jobs), jobs
