@@ -15,17 +15,13 @@ from dagster_duckdb import DuckDBResource
 
 from nelo_assets.lake import PARTITIONED_TABLES, UNPARTITIONED_TABLES, Lake, atomic_path
 from nelo_assets.schemas import empty_select
-from nelo_assets.sql_models import load_sql, parquet_source
+from nelo_assets.sql_models import load_sql, parquet_source, sql_string
 
 SEED_FILE = "_schema.parquet"
 
 
-def _quote(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
 def _parquet_source(table: str, pattern: str) -> str:
-    return parquet_source(table, _quote(pattern))
+    return parquet_source(table, sql_string(pattern))
 
 
 def _ensure_seed(lake: Lake, table: str, directory: Path) -> None:
@@ -36,7 +32,7 @@ def _ensure_seed(lake: Lake, table: str, directory: Path) -> None:
         return
     with atomic_path(seed) as tmp:
         duckdb.connect().execute(
-            f"copy ({empty_select(table)}) to {_quote(str(tmp))} (format parquet)"
+            f"copy ({empty_select(table)}) to {sql_string(str(tmp))} (format parquet)"
         )
 
 

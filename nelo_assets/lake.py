@@ -50,11 +50,6 @@ class Lake:
         """The single file of a partition that is replaced as a whole (silver, gold)."""
         return self.partition_dir(table, event_date) / "part.parquet"
 
-    def table_glob(self, table: str) -> str:
-        if table in UNPARTITIONED_TABLES:
-            return str(self.table_dir(table) / "part.parquet")
-        return str(self.table_dir(table) / "event_date=*" / "*.parquet")
-
     # Quarantine comes from two places: ingestion (whole messages and unroutable events,
     # append-only, one file per landing batch) and silver (one file per event_date, replaced).
     def ingest_quarantine_file(self, received_date: date | str, batch_id: str) -> Path:
@@ -73,14 +68,6 @@ class Lake:
         base = self.root / "quarantine"
         return sorted(base.glob("ingest/received_date=*/*.parquet")) + sorted(
             base.glob("silver/event_date=*/*.parquet")
-        )
-
-    @property
-    def quarantine_globs(self) -> tuple[str, str]:
-        base = self.root / "quarantine"
-        return (
-            str(base / "ingest" / "received_date=*" / "*.parquet"),
-            str(base / "silver" / "event_date=*" / "*.parquet"),
         )
 
 

@@ -38,11 +38,11 @@ def connect(
     con.execute("set TimeZone = 'UTC'")
     con.execute("set preserve_insertion_order = false")
     # Spill to the system temp dir, never to ./.tmp in whatever directory the run started in.
-    con.execute(f"set temp_directory = {_sql_string(str(SPILL_DIR))}")
+    con.execute(f"set temp_directory = {sql_string(str(SPILL_DIR))}")
     return con
 
 
-def _sql_string(value: str) -> str:
+def sql_string(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
@@ -73,7 +73,7 @@ def bind_parquet(
     """
     existing = sorted(str(p) for p in files if Path(p).exists())
     if existing:
-        source = parquet_source(table, "[" + ", ".join(_sql_string(p) for p in existing) + "]")
+        source = parquet_source(table, "[" + ", ".join(sql_string(p) for p in existing) + "]")
     elif table in ROW_IDENTITY_TABLES:
         source = f"select *, null::varchar as filename, null::bigint as file_row_number from ({empty_select(table)})"
     else:
@@ -88,12 +88,12 @@ def write_parquet(
     """Write `query` (cast to `table`'s schema) to `path` atomically; return the row count."""
     with atomic_path(path) as tmp:
         con.execute(
-            f"copy (select {select_list(table)} from ({query})) to {_sql_string(str(tmp))} "
+            f"copy (select {select_list(table)} from ({query})) to {sql_string(str(tmp))} "
             f"(format parquet, compression zstd, row_group_size {ROW_GROUP_SIZE})",
             params or [],
         )
     # fetchall, not fetchone: an unfinished result blocks the connection's next register().
     ((rows,),) = con.execute(
-        f"select count(*) from read_parquet({_sql_string(str(path))})"
+        f"select count(*) from read_parquet({sql_string(str(path))})"
     ).fetchall()
     return rows
