@@ -4,24 +4,22 @@
 -- input: items_window (silver_items of event_date $1 - 7 .. $1), events_window (silver_events
 --        of the same dates), sessions (fact_events of $1)
 -- params: $1 event_date
-with partition_items as (
-    select
-        items.*,
-        nullif(items.item_list_name, '') as own_list_name,
-        events.user_id,
-        events.event_name,
-        events.event_timestamp
-    from items_window as items
-    -- an event_id can sit in two partitions (copies that disagree on the time): match both keys
-    inner join events_window as events
-        on items.event_id = events.event_id and items.event_date = events.event_date
-    where items.event_date = $1 and events.event_date = $1
+-- Only narrow columns flow through the joins; the wide item rows are read once, at the end, so
+-- nothing wide is materialised or sorted (a sort of a 1M-event day spilled 5 GB at 1 GB memory).
+with day_events as (
+    select event_id, event_date, user_id, event_name, event_timestamp
+    from events_window
+    where event_date = $1
 ),
 
 unlisted_conversions as (
-    select item_record_id, user_id, item_id, event_timestamp
-    from partition_items
-    where event_name in ('add_to_cart', 'begin_checkout', 'purchase') and own_list_name is null
+    select items.item_record_id, day_events.user_id, items.item_id, day_events.event_timestamp
+    from items_window as items
+    inner join day_events
+        on items.event_id = day_events.event_id and items.event_date = day_events.event_date
+    where items.event_date = $1
+        and day_events.event_name in ('add_to_cart', 'begin_checkout', 'purchase')
+        and nullif(items.item_list_name, '') is null
 ),
 
 -- the week's clicks with a list on what those rows bought, one per (user, item, instant): the
@@ -58,39 +56,41 @@ last_clicks as (
 )
 
 select
-    partition_items.item_record_id as event_item_id,
-    partition_items.event_id,
-    partition_items.event_date,
-    partition_items.event_timestamp,
-    partition_items.user_id,
+    items.item_record_id as event_item_id,
+    items.event_id,
+    items.event_date,
+    day_events.event_timestamp,
+    day_events.user_id,
     sessions.session_id,
-    partition_items.event_name,
-    partition_items.item_id,
-    partition_items.item_name,
-    partition_items.item_brand,
-    partition_items.item_category,
-    partition_items.price,
-    partition_items.quantity,
-    partition_items.price * partition_items.quantity as total_price,
-    partition_items.discount_amount,
-    coalesce(partition_items.discount_amount, 0) > 0
-        or coalesce(partition_items.discounts, '') <> '' as has_discount,
-    partition_items.in_stock,
-    partition_items.item_list_id,
-    partition_items.item_list_name,
-    partition_items.position_in_list,
-    coalesce(
-        partition_items.own_list_name, last_clicks.clicked_list_name, '(not set)'
-    ) as attributed_item_list_name,
+    day_events.event_name,
+    items.item_id,
+    items.item_name,
+    items.item_brand,
+    items.item_category,
+    items.price,
+    items.quantity,
+    items.price * items.quantity as total_price,
+    items.discount_amount,
+    coalesce(items.discount_amount, 0) > 0 or coalesce(items.discounts, '') <> '' as has_discount,
+    items.in_stock,
+    items.item_list_id,
+    items.item_list_name,
+    items.position_in_list,
+    coalesce(nullif(items.item_list_name, ''), last_clicks.clicked_list_name, '(not set)')
+        as attributed_item_list_name,
     case
-        when partition_items.own_list_name is not null then 'explicit'
+        when nullif(items.item_list_name, '') is not null then 'explicit'
         when last_clicks.clicked_list_name is not null then 'last_click'
         else 'none'
     end as attribution_source
-from partition_items
+from items_window as items
+-- an event_id can sit in two partitions (copies that disagree on the time): match both keys
+inner join day_events
+    on items.event_id = day_events.event_id and items.event_date = day_events.event_date
 left join last_clicks
-    on partition_items.item_record_id = last_clicks.item_record_id
+    on items.item_record_id = last_clicks.item_record_id
 left join sessions
-    on partition_items.event_id = sessions.event_id
--- a fixed row order keeps the file byte-identical on re-runs (R3)
-order by partition_items.item_record_id
+    on items.event_id = sessions.event_id
+where items.event_date = $1
+-- no ORDER BY: R3 asks for the same rows, order aside, and sorting the wide rows was most of
+-- this build's time

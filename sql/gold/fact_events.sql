@@ -58,5 +58,4 @@ select
 from sessionized_events
 cross join watermark
 where sessionized_events.event_date = $1
--- a fixed row order keeps the file byte-identical on re-runs (R3)
-order by sessionized_events.event_id
+-- no ORDER BY: R3 asks for the same rows, order aside

@@ -79,14 +79,18 @@ create or replace temp macro json_kind_excerpt(j) as
 -- and the kind of `value` as JSON, and where the entry is (for fault texts).
 create or replace temp macro ga4_entries(p, field) as
     list_transform(
-        from_json(p, '["JSON"]'),
+        -- each entry parsed once for both its fields (NULL fields when it is not an object)
+        list_transform(
+            from_json(p, '["JSON"]'),
+            lambda entry: from_json(entry, '{"key": "JSON", "value": "JSON"}')
+        ),
         lambda entry, n: {
-            'key': from_json(entry, '{"key": "JSON"}').key,
+            'key': entry.key,
             'typed': from_json(
-                from_json(entry, '{"value": "JSON"}').value,
+                entry.value,
                 '{"string_value": "JSON", "int_value": "JSON", "float_value": "JSON", "double_value": "JSON"}'
             ),
-            'value_kind': json_kind(from_json(entry, '{"value": "JSON"}').value),
+            'value_kind': json_kind(entry.value),
             'where': field || '[' || (n - 1) || ']'
         }
     );
@@ -147,17 +151,31 @@ create or replace temp macro params_fault(p, field) as
     end;
 
 -- Params as one JSON object: the object form as sent, the list form folded (a repeated key keeps
--- its last value). Only called on params without a fault.
+-- its last value). Only called on params without a fault, so every entry is a {key, value}
+-- object and one typed parse of the whole list reads it.
+create or replace temp macro ga4_typed_entries(p) as
+    from_json(
+        p,
+        '[{"key": "JSON", "value": {"string_value": "JSON", "int_value": "JSON", "float_value": "JSON", "double_value": "JSON"}}]'
+    );
+
+create or replace temp macro ga4_last_per_key(entries) as
+    case
+        -- repeated keys are rare; the quadratic filter runs only for them
+        when len(list_distinct(list_transform(entries, lambda e: e.key))) = len(entries) then entries
+        else list_filter(
+            entries,
+            lambda e, n: not list_contains(
+                list_transform(entries[n + 1:], lambda later: later.key), e.key
+            )
+        )
+    end;
+
 create or replace temp macro ga4_object(entries) as
     '{' || array_to_string(
         list_transform(
-            list_filter(
-                entries,
-                lambda e, n: not list_contains(
-                    list_transform(entries[n + 1:], lambda later: later.key), e.key
-                )
-            ),
-            lambda e: e.key || ':' || coalesce(ga4_value(e.typed), 'null')
+            ga4_last_per_key(entries),
+            lambda e: e.key || ':' || coalesce(ga4_value(e.value), 'null')
         ),
         ','
     ) || '}';
@@ -166,7 +184,7 @@ create or replace temp macro params_object(p) as
     case
         when p is null then '{}'
         when starts_with(p, '{') then p
-        else ga4_object(ga4_entries(p, ''))
+        else ga4_object(ga4_typed_entries(p))
     end;
 
 -- A cheap test that passes nearly every real item and implies item_fault is NULL: a
