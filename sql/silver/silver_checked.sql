@@ -148,9 +148,19 @@ flattened as (
             else 'UNKNOWN'
         end as platform,
         e.app_version,
-        case when fault is null then params_object(e.event_params) end as event_params,
+        case when fault is null then ga4_list_entries(e.event_params) end as event_params_entries,
+        e.event_params as event_params_sent,
         items
     from checked
+),
+
+folded as (
+    select
+        * exclude (event_params_entries, event_params_sent),
+        case
+            when reason is null then params_object(event_params_sent, event_params_entries)
+        end as event_params
+    from flattened
 ),
 
 promoted as (
@@ -161,7 +171,7 @@ promoted as (
             '{"item_list_id": "VARCHAR", "item_list_name": "VARCHAR", "currency": "VARCHAR",
               "value": "JSON", "transaction_id": "VARCHAR", "search_term": "VARCHAR"}'
         ) as p
-    from flattened
+    from folded
 )
 
 select

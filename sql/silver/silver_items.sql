@@ -13,18 +13,29 @@ with item_rows as (
     semi join silver_kept using (message_id, batch_index)
 ),
 
-with_params as (
+with_entries as (
     select
         *,
-        params_object(it.item_params) as item_params
+        ga4_list_entries(it.item_params) as item_params_entries
     from item_rows
+),
+
+with_params as (
+    select
+        * exclude (item_params_entries),
+        params_object(it.item_params, item_params_entries) as item_params
+    from with_entries
 ),
 
 custom as (
     select
         *,
-        -- the item's own field wins over the one in item_params
-        from_json(item_params, '{"in_stock": "JSON", "discounts": "JSON"}') as ip
+        -- the item's own field wins over the one in item_params; most params have neither key,
+        -- and the substring test spares parsing them
+        case
+            when contains(item_params, '"in_stock"') or contains(item_params, '"discounts"')
+                then from_json(item_params, '{"in_stock": "JSON", "discounts": "JSON"}')
+        end as ip
     from with_params
 ),
 

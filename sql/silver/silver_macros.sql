@@ -43,6 +43,8 @@ create or replace temp macro json_text(j) as
 create or replace temp macro number_text(j) as
     case
         when json_kind(j) in ('integer', 'number') then j::varchar
+        -- the common string form, "425.99", without the regex work below
+        when regexp_full_match(j, '"[0-9]+(\.[0-9]+)?"') then j[2:-2]
         when starts_with(j, '"')
             and regexp_full_match(
                 py_strip(j ->> '$'), '[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?'
@@ -137,12 +139,23 @@ create or replace temp macro ga4_fault(e) as
                 || ' is unusable: ' || coalesce(e.typed.float_value, e.typed.double_value)
     end;
 
-create or replace temp macro plain_params(p) as p is null or starts_with(p, '{');
+-- Params that cannot have a fault: absent, an object, or a GA4 list whose every entry is exactly
+-- {"key": <string>, "value": {<one typed value of its type, short enough to be finite>}} as
+-- DuckDB's compact JSON writes it. Anything else (rare) takes the full check in params_fault.
+create or replace temp macro ga4_plain_entry() as
+    '\{"key":"(?:[^"\\]|\\.)*","value":\{"(?:string_value":"(?:[^"\\]|\\.)*"|int_value":-?[0-9]{1,18}|(?:float|double)_value":-?[0-9]{1,15}(?:\.[0-9]{1,15})?)\}\}';
+
+create or replace temp macro plain_params(p) as
+    p is null
+    or starts_with(p, '{')
+    or p = '[]'
+    or starts_with(p, '[')
+    and regexp_full_match(p, '\[(?:' || ga4_plain_entry() || ',)*' || ga4_plain_entry() || '\]');
 
 -- Params (event_params, item_params): why they are unusable, or NULL when they are fine.
 create or replace temp macro params_fault(p, field) as
     case
-        when p is null or starts_with(p, '{') then null
+        when plain_params(p) then null
         when not starts_with(p, '[')
             then field || ' is ' || json_kind_phrase(p) || ', not an object or a GA4 list'
         else list_filter(
@@ -180,22 +193,27 @@ create or replace temp macro ga4_object(entries) as
         ','
     ) || '}';
 
-create or replace temp macro params_object(p) as
-    case
-        when p is null then '{}'
-        when starts_with(p, '{') then p
-        else ga4_object(ga4_typed_entries(p))
-    end;
+-- The typed entries of list-form params, NULL for any other form. Compute it in a step of its
+-- own and pass the column to params_object: a macro argument is re-evaluated at every use.
+create or replace temp macro ga4_list_entries(p) as
+    case when starts_with(p, '[') then ga4_typed_entries(p) end;
+
+create or replace temp macro params_object(p, entries) as
+    case when entries is not null then ga4_object(entries) else coalesce(p, '{}') end;
 
 -- A cheap test that passes nearly every real item and implies item_fault is NULL: a
--- non-empty string or integer item_id, and amounts and quantity as plain JSON numbers short
--- enough that neither they nor their products can pass the DECIMAL(18,2) limit.
+-- non-empty string or integer item_id, and amounts and quantity as plain JSON numbers, or
+-- strings of plain digits, short enough that neither they nor their products can pass the
+-- DECIMAL(18,2) limit.
 create or replace temp macro plain_amount(j) as
     j is null
     or left(j, 1) between '0' and '9'
     and not contains(j, 'e')
     and not contains(j, 'E')
-    and length(j) <= 12;
+    and length(j) <= 12
+    or starts_with(j, '"')
+    and length(j) <= 14
+    and regexp_full_match(j, '"[0-9]+(\.[0-9]+)?"');
 
 create or replace temp macro item_is_plain(it) as
     (starts_with(it.item_id, '"') and it.item_id <> '""' or json_kind(it.item_id) = 'integer')
@@ -206,6 +224,7 @@ create or replace temp macro item_is_plain(it) as
         or left(it.quantity, 1) between '1' and '9'
         and length(it.quantity) <= 3
         and json_kind(it.quantity) = 'integer'
+        or regexp_full_match(it.quantity, '"[1-9][0-9]{0,2}"')
     );
 
 -- Why items[n] breaks rule 6 (invalid_item), or NULL. `it` is the item read as a struct, so a
