@@ -19,6 +19,17 @@ REQUIRED = {
     "day60_over_day1",
     "peak_rss_gib",
     "ingest_vs_naive",
+    "parse_floor_events_per_s",
+    "transform_vs_parse_floor",
+}
+TRANSFORM_TABLES = {
+    "silver",
+    "fact_events",
+    "fact_event_items",
+    "mart_item_list_daily",
+    "mart_product_daily_metrics",
+    "dim_items",
+    "dim_users",
 }
 
 
@@ -39,5 +50,10 @@ def test_quick_bench_writes_report_and_results(tmp_path: Path) -> None:
     assert results["transform_vs_ceiling"] == pytest.approx(
         results["transform_events_per_s"] / results["ceiling_events_per_s"], rel=0.01
     )
+    # The per-table breakdown covers every table and fits inside the transform's own time.
+    transform = results["stages"]["transform"]
+    assert transform["steps"].keys() == TRANSFORM_TABLES
+    assert sum(transform["steps"].values()) <= transform["seconds"]
     report = (tmp_path / "report.md").read_text()
     assert "## Goals" in report and "transform_vs_ceiling" in report
+    assert "## What bounds the transform goals" in report

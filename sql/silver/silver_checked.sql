@@ -11,22 +11,7 @@ with parsed as (
         event_date,
         event_timestamp,
         raw,
-        -- JSON where the type decides validity, VARCHAR where any value is kept as text; items
-        -- read straight into structs (NULL when items is absent or not an array)
-        from_json(
-            raw,
-            '{"event_id": "JSON", "event_name": "JSON", "event_timestamp": "JSON",
-              "user_id": "JSON", "user_pseudo_id": "VARCHAR", "platform": "VARCHAR",
-              "app_version": "VARCHAR", "event_params": "JSON",
-              "items": [{"item_id": "JSON", "item_name": "VARCHAR", "item_brand": "VARCHAR",
-                         "item_category": "VARCHAR", "item_category2": "VARCHAR",
-                         "item_category3": "VARCHAR", "item_category4": "VARCHAR",
-                         "item_category5": "VARCHAR", "item_variant": "VARCHAR",
-                         "price": "JSON", "quantity": "JSON", "discount": "JSON",
-                         "coupon": "VARCHAR", "item_list_id": "VARCHAR",
-                         "item_list_name": "VARCHAR", "index": "JSON", "in_stock": "JSON",
-                         "discounts": "JSON", "item_params": "JSON"}]}'
-        ) as e
+        from_json(raw, event_json_schema()) as e
     from bronze_events
 ),
 

@@ -1,6 +1,22 @@
 -- silver_macros: JSON helpers shared by the silver models (not a table). Every argument named
 -- `j` is a JSON value as DuckDB serialises it after from_json(..., 'JSON'): compact, so its first
 -- character tells its type, and an integer is digits only (a float always has '.' or 'e').
+
+-- How silver reads an event's JSON: JSON where the type decides validity, VARCHAR where any
+-- value is kept as text; items straight into structs (NULL when items is absent or not an array).
+create or replace temp macro event_json_schema() as
+    '{"event_id": "JSON", "event_name": "JSON", "event_timestamp": "JSON",
+      "user_id": "JSON", "user_pseudo_id": "VARCHAR", "platform": "VARCHAR",
+      "app_version": "VARCHAR", "event_params": "JSON",
+      "items": [{"item_id": "JSON", "item_name": "VARCHAR", "item_brand": "VARCHAR",
+                 "item_category": "VARCHAR", "item_category2": "VARCHAR",
+                 "item_category3": "VARCHAR", "item_category4": "VARCHAR",
+                 "item_category5": "VARCHAR", "item_variant": "VARCHAR",
+                 "price": "JSON", "quantity": "JSON", "discount": "JSON",
+                 "coupon": "VARCHAR", "item_list_id": "VARCHAR",
+                 "item_list_name": "VARCHAR", "index": "JSON", "in_stock": "JSON",
+                 "discounts": "JSON", "item_params": "JSON"}]}';
+
 create or replace temp macro json_kind(j) as
     case
         when j is null then 'null'
