@@ -209,13 +209,32 @@ create or replace temp macro ga4_object(entries) as
         ','
     ) || '}';
 
+-- ga4_object for plain params (see plain_params), the usual case: their typed values need no
+-- normalising but a float's, and this small lambda runs several times faster than ga4_value's.
+create or replace temp macro ga4_plain_object(entries) as
+    '{' || array_to_string(
+        list_transform(
+            ga4_last_per_key(entries),
+            lambda e: e.key || ':' || coalesce(
+                e.value.string_value,
+                e.value.int_value,
+                to_json(coalesce(e.value.float_value, e.value.double_value)::varchar::double)::varchar
+            )
+        ),
+        ','
+    ) || '}';
+
 -- The typed entries of list-form params, NULL for any other form. Compute it in a step of its
 -- own and pass the column to params_object: a macro argument is re-evaluated at every use.
 create or replace temp macro ga4_list_entries(p) as
     case when starts_with(p, '[') then ga4_typed_entries(p) end;
 
 create or replace temp macro params_object(p, entries) as
-    case when entries is not null then ga4_object(entries) else coalesce(p, '{}') end;
+    case
+        when entries is null then coalesce(p, '{}')
+        when plain_params(p) then ga4_plain_object(entries)
+        else ga4_object(entries)
+    end;
 
 -- A cheap test that passes nearly every real item and implies item_fault is NULL: a
 -- non-empty string or integer item_id, and amounts and quantity as plain JSON numbers, or
