@@ -204,6 +204,9 @@ def _bounds(results: dict) -> list[str]:
     needed_s = s["transform"]["events"] / (
         GOALS["transform_vs_ceiling"][1] * results["ceiling_events_per_s"]
     )
+    naive_goal_s = s["transform"]["events"] / (
+        GOALS["transform_vs_naive"][1] * results["naive_events_per_s"]
+    )
     cpu_per_wall = s["transform"]["cpu_seconds"] / s["transform"]["seconds"]
     return [
         "## What bounds the transform goals",
@@ -218,6 +221,13 @@ def _bounds(results: dict) -> list[str]:
         "checks, the GA4 params fold, the de-duplication, and two Parquet writes "
         f"({s['parse_floor']['events']:,} events, {s['parse_floor']['items']:,} items); the two "
         "facts add a week-long join and a session window.",
+        f"- 20 times the naive floor means {naive_goal_s:.1f} s, "
+        f"{naive_goal_s / s['parse_floor']['seconds']:.2f} times the parse floor's own time"
+        + (
+            ": only a silver that did little after the parse, and no gold at all, would meet it."
+            if naive_goal_s < 1.5 * s["parse_floor"]["seconds"]
+            else "."
+        ),
         f"- Whole transform: {results['transform_vs_parse_floor']:.2f} of the parse floor's rate, "
         f"using {cpu_per_wall:.1f} CPU seconds per second on {results['machine']['cores']} cores "
         "(DuckDB runs 2 threads): "
