@@ -326,10 +326,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench.run", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small volumes, under a minute")
     parser.add_argument(
-        "--out", type=Path, default=REPO / "bench", help="where report.md and results.json go"
+        "--out",
+        type=Path,
+        help="where report.md and results.json go (default: bench/, or bench/out/quick/ with "
+        "--quick, so a quick run never overwrites the full report)",
     )
     args = parser.parse_args(argv)
     volumes = QUICK if args.quick else FULL
+    if args.out is None:
+        args.out = REPO / "bench" / "out" / "quick" if args.quick else REPO / "bench"
     started = time.perf_counter()
     results = measure(volumes, args.out / "out" / "cache")
     results["total_seconds"] = round(time.perf_counter() - started, 1)
