@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -334,3 +336,35 @@ def test_date_range_helpers(db: Path) -> None:
     assert (options.first_date, options.last_date) == (SAMPLE.dates[0], SAMPLE.dates[-1])
     assert options.first_date + timedelta(days=SAMPLE.days - 1) == options.last_date
     assert "IOS" in options.platforms and "(not set)" in options.lists
+
+
+def test_a_query_that_meets_a_half_written_partition_is_run_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The race itself (the pipeline replacing a file while a query reads it) cannot be timed on
+    # demand; a real half file on the first attempt gives DuckDB's real error at the same spot.
+    sample = Sample(days=1, events_per_day=200)
+    lake = build_sample_lake(tmp_path / "data", sample)
+    day = sample.dates[0]
+    expected = queries.list_leaderboard(lake.duckdb_path, Filters(day, day))
+    partition = lake.partition_file("fact_event_items", day)
+    whole = partition.read_bytes()
+    real_read_only = queries.read_only
+    attempts = []
+
+    @contextmanager
+    def first_read_meets_a_half_file(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+        attempts.append(path)
+        partition.write_bytes(whole[: len(whole) // 2] if len(attempts) == 1 else whole)
+        with real_read_only(path) as con:
+            yield con
+
+    monkeypatch.setattr(queries, "read_only", first_read_meets_a_half_file)
+    assert queries.list_leaderboard(lake.duckdb_path, Filters(day, day)).equals(expected)
+    assert len(attempts) == 2
+
+    # A mistake in the SQL is not a race: it fails at once.
+    attempts.clear()
+    with pytest.raises(duckdb.BinderException):
+        queries._frame(lake.duckdb_path, "select no_such_column from fact_events")
+    assert len(attempts) == 1

@@ -1,6 +1,6 @@
 """R4 and R3 over the whole pipeline, driven by the simulator: simulated traffic arrives in random
 waves; building after each wave exactly the partitions it touched and their dependents ends
-equal to building once from everything, and re-running a partition changes no byte."""
+equal to building once from everything, and re-running a partition changes no row."""
 
 from __future__ import annotations
 

@@ -25,6 +25,8 @@ from nelo_assets.sql_models import load_sql
 
 # The pipeline holds the write lock only for short, rare view refreshes: wait it out.
 LOCK_WAIT_SECONDS = 15.0
+# A query that read a partition file while the pipeline replaced it is run again.
+READ_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -81,11 +83,26 @@ def read_only(db_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
         con.close()
 
 
+def _is_transient(exc: duckdb.Error) -> bool:
+    """A failure the next attempt can avoid: the pipeline replaced a Parquet file while this
+    query read it (seen as a Parquet decoding error). Mistakes in the SQL are not retried, nor
+    a write lock that read_only already waited out."""
+    mistakes = (duckdb.ParserException, duckdb.BinderException, duckdb.CatalogException)
+    return not isinstance(exc, mistakes) and not _is_lock_error(exc)
+
+
 def _frame(db_path: Path, sql: str, params: dict[str, Any] | None = None) -> pl.DataFrame:
     # DuckDB refuses named parameters the statement does not use; each query uses a subset.
     used = {name: value for name, value in (params or {}).items() if f"${name}" in sql}
-    with read_only(db_path) as con:
-        return con.sql(sql, params=used).pl()
+    for attempt in range(1, READ_ATTEMPTS + 1):
+        try:
+            with read_only(db_path) as con:
+                return con.sql(sql, params=used).pl()
+        except duckdb.Error as exc:
+            if attempt == READ_ATTEMPTS or not _is_transient(exc):
+                raise
+            time.sleep(0.1 * attempt)  # a file replace is a rename: it is over by now
+    raise AssertionError("unreachable")
 
 
 # The facts the filters keep. Item rows keep the platform of their event and the category of
