@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -18,6 +19,7 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from nelo_assets.bronze import read_bronze, read_quarantine
+from nelo_assets.ingest import IngestReport, drain_queue
 from nelo_assets.lake import Lake
 from nelo_assets.settings import Settings
 from nelo_assets.sqs import SQSResource, ensure_queue
@@ -73,6 +75,27 @@ class QueueLake:
             int(attributes["ApproximateNumberOfMessages"]),
             int(attributes["ApproximateNumberOfMessagesNotVisible"]),
         )
+
+    def drain_until_empty(self, **options: Any) -> list[IngestReport]:
+        """Drain as the sensor would, run after run, until the queue is empty; one run usually
+        does it. moto's threaded server sometimes fails a receive ("Set changed size during
+        iteration"), and the messages it hid come back after their visibility timeout, which is
+        short here for that reason."""
+        options = {
+            "max_messages": 10_000,
+            "max_seconds": 60,
+            "visibility_timeout": 10,
+            "wait_seconds": 0,
+            **options,
+        }
+        deadline = time.monotonic() + 120
+        reports = [drain_queue(self.client, self.queue_url, self.lake, self.settings, **options)]
+        while self.counts() != (0, 0) and time.monotonic() < deadline:
+            time.sleep(1)  # until a hidden message is visible again
+            reports.append(
+                drain_queue(self.client, self.queue_url, self.lake, self.settings, **options)
+            )
+        return reports
 
     def send(self, bodies: list[str]) -> list[str]:
         """Send bodies in batches (ten at most, under 1 MiB); return their message ids in order."""

@@ -18,7 +18,6 @@ from nelo_assets.bronze import (
     recover_unrouted,
     route_landing_file,
 )
-from nelo_assets.ingest import drain_queue
 from nelo_assets.lake import Lake
 from nelo_assets.landing import LandedMessage, write_landing_file
 from nelo_assets.resources import LakeResource
@@ -48,16 +47,7 @@ def test_rebuild_from_landing_alone_equals_the_live_path(queue_lake: QueueLake) 
     now = datetime.now(UTC)
     days = [now.date() - timedelta(days=n) for n in (2, 3, 9)]
     queue_lake.send([s.body for s in traffic(48, days, now)])
-    drain_queue(
-        queue_lake.client,
-        queue_lake.queue_url,
-        queue_lake.lake,
-        queue_lake.settings,
-        max_messages=1000,
-        max_seconds=60,
-        wait_seconds=1,
-        flush_size=16,
-    )
+    queue_lake.drain_until_empty(flush_size=16)
     # An event received the evening before its own local date (in range: < 24 h ahead) sits in
     # a landing folder of an earlier UTC day than its partition.
     early_day = now.date() - timedelta(days=30)

@@ -12,14 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from nelo_assets.ingest import PAUSE_ENV, PAUSE_STAGES, drain_queue
+from nelo_assets.ingest import PAUSE_ENV, PAUSE_STAGES
 from nelo_assets_tests.conftest import QueueLake, assert_exactly_once, traffic
 
 REPO = Path(__file__).resolve().parent.parent
 VISIBILITY_TIMEOUT = 2
-# Long enough that a drain finishes before its own receipts expire, short enough that a message
-# hidden by a failed receive comes back within the test.
-DRAIN_VISIBILITY_TIMEOUT = 10
 
 
 def _wait_for_line(proc: subprocess.Popen, expected: str, timeout: float = 60) -> None:
@@ -81,26 +78,7 @@ def test_sigkill_at_each_stage_loses_and_duplicates_nothing(
     deadline = time.monotonic() + 30
     while queue_lake.counts()[1] and time.monotonic() < deadline:
         time.sleep(0.1)  # polling SQS until the killed receipts time out
-    # Drain as the sensor would, run after run, until the queue is empty. One run is usually
-    # enough; moto's threaded server sometimes fails a receive ("Set changed size during
-    # iteration"), and the messages it hid come back only after their visibility timeout.
-    reports = []
-    while True:
-        reports.append(
-            drain_queue(
-                queue_lake.client,
-                queue_lake.queue_url,
-                queue_lake.lake,
-                queue_lake.settings,
-                max_messages=1000,
-                max_seconds=60,
-                visibility_timeout=DRAIN_VISIBILITY_TIMEOUT,
-                wait_seconds=0,  # every message is visible again by now
-            )
-        )
-        if queue_lake.counts() == (0, 0) or time.monotonic() > deadline + 60:
-            break
-        time.sleep(1)
+    reports = queue_lake.drain_until_empty(max_messages=1000)
 
     assert_exactly_once(queue_lake.lake, sent, message_ids)
     assert queue_lake.counts() == (0, 0)
