@@ -18,12 +18,9 @@ from pathlib import Path
 
 from nelo_assets.contract import parse_event
 from nelo_assets.dims import build_dim_items, build_dim_users
-from nelo_assets.facts import build_fact_event_items, build_fact_events
 from nelo_assets.lake import Lake
-from nelo_assets.marts import build_mart_item_list_daily, build_mart_product_daily_metrics
-from nelo_assets.pipeline import build_partitions
+from nelo_assets.pipeline import DIMENSION_BUILDS, PARTITION_BUILDS, build_partitions
 from nelo_assets.settings import Settings
-from nelo_assets.silver import build_silver_partition
 from nelo_assets.sql_models import ROW_GROUP_SIZE, connect, load_sql
 
 NAIVE_SAMPLE = 100_000  # the naive path is measured on at most this many events
@@ -42,24 +39,16 @@ def _bronze_rows(lake: Lake, day: date) -> int:
 
 
 def transform(lake: Lake, settings: Settings, day: date) -> dict:
-    """Bronze of one day to every gold table of that day (dimensions included), timed per table.
-
-    The same calls, in the same order, as pipeline.build_partitions for one day and the dims.
-    """
+    """Bronze of one day to every gold table of that day (dimensions included), timed per table:
+    pipeline.build_partitions for the day, then the dimensions, step by step."""
     steps: dict[str, float] = {}
-    for table, build in (
-        ("silver", build_silver_partition),
-        ("fact_events", build_fact_events),
-        ("fact_event_items", build_fact_event_items),
-        ("mart_item_list_daily", build_mart_item_list_daily),
-        ("mart_product_daily_metrics", build_mart_product_daily_metrics),
-    ):
+    for table, build in PARTITION_BUILDS:
         started = time.perf_counter()
         build(lake, settings, day)
         steps[table] = round(time.perf_counter() - started, 2)
-    for table, build_dim in (("dim_items", build_dim_items), ("dim_users", build_dim_users)):
+    for table, build_dimension in DIMENSION_BUILDS:
         started = time.perf_counter()
-        build_dim(lake, settings)
+        build_dimension(lake, settings)
         steps[table] = round(time.perf_counter() - started, 2)
     return {"events": _bronze_rows(lake, day), "steps": steps}
 

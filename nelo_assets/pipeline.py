@@ -6,7 +6,7 @@ one process, for tests, benchmarks and the notebook, with no Dagster in between.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import date
 
 from nelo_assets.analytics import publish_views
@@ -18,18 +18,27 @@ from nelo_assets.marts import build_mart_item_list_daily, build_mart_product_dai
 from nelo_assets.settings import Settings
 from nelo_assets.silver import build_silver_partition
 
+# Each partitioned table's build, in dependency order: a step reads only the tables before it.
+PARTITION_BUILDS: tuple[tuple[str, Callable[[Lake, Settings, date], object]], ...] = (
+    ("silver", build_silver_partition),
+    ("fact_events", build_fact_events),
+    ("fact_event_items", build_fact_event_items),
+    ("mart_item_list_daily", build_mart_item_list_daily),
+    ("mart_product_daily_metrics", build_mart_product_daily_metrics),
+)
+# The dimensions, rebuilt whole from every partition of the facts.
+DIMENSION_BUILDS: tuple[tuple[str, Callable[[Lake, Settings], object]], ...] = (
+    ("dim_items", build_dim_items),
+    ("dim_users", build_dim_users),
+)
+
 
 def build_partitions(lake: Lake, settings: Settings, dates: Iterable[date]) -> None:
     """Silver, facts and marts for `dates` (bronze must be there), oldest first per layer."""
     ordered = sorted(set(dates))
-    for event_date in ordered:
-        build_silver_partition(lake, settings, event_date)
-    for event_date in ordered:
-        build_fact_events(lake, settings, event_date)
-    for event_date in ordered:
-        build_fact_event_items(lake, settings, event_date)
-        build_mart_item_list_daily(lake, settings, event_date)
-        build_mart_product_daily_metrics(lake, settings, event_date)
+    for _table, build in PARTITION_BUILDS:
+        for event_date in ordered:
+            build(lake, settings, event_date)
 
 
 def build_everything(lake: Lake, settings: Settings, dates: Iterable[date]) -> None:
@@ -38,6 +47,6 @@ def build_everything(lake: Lake, settings: Settings, dates: Iterable[date]) -> N
     for event_date in ordered:
         rebuild_bronze_partition(lake, settings, event_date)
     build_partitions(lake, settings, ordered)
-    build_dim_items(lake, settings)
-    build_dim_users(lake, settings)
+    for _table, build_dimension in DIMENSION_BUILDS:
+        build_dimension(lake, settings)
     publish_views(lake)

@@ -94,15 +94,16 @@ def _is_transient(exc: duckdb.Error) -> bool:
 def _frame(db_path: Path, sql: str, params: dict[str, Any] | None = None) -> pl.DataFrame:
     # DuckDB refuses named parameters the statement does not use; each query uses a subset.
     used = {name: value for name, value in (params or {}).items() if f"${name}" in sql}
-    for attempt in range(1, READ_ATTEMPTS + 1):
+    attempt = 1
+    while True:
         try:
             with read_only(db_path) as con:
                 return con.sql(sql, params=used).pl()
         except duckdb.Error as exc:
             if attempt == READ_ATTEMPTS or not _is_transient(exc):
                 raise
-            time.sleep(0.1 * attempt)  # a file replace is a rename: it is over by now
-    raise AssertionError("unreachable")
+        time.sleep(0.1 * attempt)  # a file replace is a rename: it is over by now
+        attempt += 1
 
 
 # The facts the filters keep. Item rows keep the platform of their event and the category of
