@@ -81,7 +81,14 @@ def test_message_budget_stops_the_drain(queue_lake: QueueLake) -> None:
     report = _drain(queue_lake, max_messages=12, receivers=3)
 
     assert report.messages_received == 12
-    assert queue_lake.counts() == (len(bodies) - 12, 0)
+    # At least once: two receivers may both get one message, which then counts twice.
+    landed_ids = {
+        m.message_id
+        for path in iter_landing_files(queue_lake.lake.landing_dir)
+        for m in read_landing_file(path)
+    }
+    assert 0 < len(landed_ids) <= 12
+    assert queue_lake.counts() == (len(bodies) - len(landed_ids), 0)
 
 
 def test_redelivered_message_does_not_duplicate_rows(queue_lake: QueueLake) -> None:
@@ -184,7 +191,10 @@ def test_cli_drains_then_rebuilds(
 
     assert main(["--wait-seconds", "1", "--receivers", "2"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert report["messages_received"] == len(sent)
+    # At least once: both receivers may get one message (moto's receive, like SQS, allows it).
+    assert report["messages_received"] == report["messages_landed"] >= len(sent)
+    assert report["deletes_failed"] == 0
+    assert queue_lake.counts() == (0, 0)
 
     first, last = min(_days(now)), max(_days(now))
     assert main(["rebuild-bronze", "--from", str(first), "--to", str(last)]) == 0
