@@ -1,7 +1,9 @@
 """Ingest throughput: drain_queue against a plain receive-write-delete loop, on a local moto server.
 
-moto runs in a child process, so the CPU time measured here is the consumer's alone. Both
-consumers start from the same queue depth (moto's per-call cost grows with it).
+moto runs in a child process, so the CPU time measured here is the consumer's alone. Every
+consumer starts from the same queue depth: moto's receive costs time in proportion to the
+messages the queue holds, in flight included, so the drain is also run with the naive loop's
+in-flight count (flush every receive) to tell the server's cost from ours.
 Run: .venv/bin/python bench/bench_ingest.py [messages [receivers [flush_size]]]
 """
 
@@ -16,10 +18,16 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from nelo_assets.bronze import route_messages
-from nelo_assets.ingest import DEFAULT_FLUSH_SIZE, drain_queue, sqs_client
+from nelo_assets.ingest import (
+    DEFAULT_FLUSH_SIZE,
+    MAX_RECEIVE,
+    IngestReport,
+    drain_queue,
+    sqs_client,
+)
 from nelo_assets.lake import Lake
 from nelo_assets.landing import iter_landing_files, read_landing_file, write_landing_file
 from nelo_assets.settings import Settings
@@ -102,6 +110,45 @@ def _naive(client: Any, queue_url: str, out_dir: Path) -> int:
         done += len(messages)
 
 
+def _receive_seconds(client: Any, name: str, bodies: list[str]) -> float:
+    """Wall time of one receive of ten from a queue holding `bodies`: the server's own cost."""
+    queue_url = client.create_queue(QueueName=name)["QueueUrl"]
+    _fill(client, queue_url, bodies)
+    started = time.perf_counter()
+    client.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=MAX_RECEIVE)
+    elapsed = time.perf_counter() - started
+    client.delete_queue(QueueUrl=queue_url)
+    return elapsed
+
+
+class _Drained(NamedTuple):
+    report: IngestReport
+    wall_s: float
+    cpu_s: float
+    lake: Lake
+    settings: Settings
+
+
+def _drain(client: Any, name: str, root: Path, bodies: list[str], **options: Any) -> _Drained:
+    """drain_queue over a fresh queue holding `bodies`, into a lake of its own."""
+    queue_url = client.create_queue(QueueName=name)["QueueUrl"]
+    _fill(client, queue_url, bodies)
+    settings = Settings.from_env({"NELO_DATA_DIR": str(root), "NELO_START_DATE": "2020-01-01"})
+    lake = Lake(settings.data_dir)
+    wall, cpu = time.perf_counter(), time.process_time()
+    report = drain_queue(
+        client,
+        queue_url,
+        lake,
+        settings,
+        max_messages=len(bodies),
+        max_seconds=600,
+        wait_seconds=1,  # the same final empty poll as the naive loop
+        **options,
+    )
+    return _Drained(report, time.perf_counter() - wall, time.process_time() - cpu, lake, settings)
+
+
 def _own_cpu(lake: Lake, settings: Settings, scratch: Lake) -> tuple[float, int]:
     """CPU seconds to land and route again everything drained: our code, no network, no botocore."""
     batches = [(p, list(read_landing_file(p))) for p in iter_landing_files(lake.landing_dir)]
@@ -131,28 +178,27 @@ def run(
         )
         with tempfile.TemporaryDirectory(prefix="nelo-bench-") as tmp:
             root = Path(tmp)
-            settings = Settings.from_env(
-                {"NELO_DATA_DIR": str(root / "data"), "NELO_START_DATE": "2020-01-01"}
-            )
-            lake = Lake(settings.data_dir)
             bodies = _bodies(messages, datetime.now(UTC))
-
-            queue_url = client.create_queue(QueueName="bench-ingest")["QueueUrl"]
-            _fill(client, queue_url, bodies)
-            wall, cpu = time.perf_counter(), time.process_time()
-            report = drain_queue(
+            depth_small = max(MAX_RECEIVE, messages // 5)
+            receive_small = _receive_seconds(client, "bench-depth-small", bodies[:depth_small])
+            receive_full = _receive_seconds(client, "bench-depth-full", bodies)
+            ingest = _drain(
                 client,
-                queue_url,
-                lake,
-                settings,
-                max_messages=messages,
-                max_seconds=600,
+                "bench-ingest",
+                root / "data",
+                bodies,
                 receivers=receivers,
                 flush_size=flush_size,
-                wait_seconds=1,  # the same final empty poll as the naive loop
             )
-            ingest_wall = time.perf_counter() - wall
-            ingest_cpu = time.process_time() - cpu
+            # The naive loop's in-flight count: one receive of ten, landed and deleted.
+            flush_10 = _drain(
+                client,
+                "bench-ingest-flush-10",
+                root / "flush-10",
+                bodies,
+                receivers=receivers,
+                flush_size=MAX_RECEIVE,
+            )
 
             naive_url = client.create_queue(QueueName="bench-naive")["QueueUrl"]
             _fill(client, naive_url, bodies)
@@ -162,11 +208,13 @@ def run(
             naive_done = _naive(client, naive_url, out_dir)
             naive_wall = time.perf_counter() - wall
 
-            own_cpu, own_messages = _own_cpu(lake, settings, Lake(root / "scratch"))
+            own_cpu, own_messages = _own_cpu(ingest.lake, ingest.settings, Lake(root / "scratch"))
     finally:
         server.kill()
         server.join()
-    ingest_rate = report.messages_received / ingest_wall
+    report = ingest.report
+    ingest_rate = report.messages_received / ingest.wall_s
+    flush_10_rate = flush_10.report.messages_received / flush_10.wall_s
     naive_rate = naive_done / naive_wall
     return {
         "messages": messages,
@@ -177,7 +225,12 @@ def run(
         "ingest_msgs_per_s": round(ingest_rate, 1),
         "naive_msgs_per_s": round(naive_rate, 1),
         "ingest_vs_naive": round(ingest_rate / naive_rate, 2),
-        "ingest_cpu_s_per_msg": round(ingest_cpu / report.messages_received, 6),
+        "ingest_flush_10_msgs_per_s": round(flush_10_rate, 1),
+        "ingest_flush_10_vs_naive": round(flush_10_rate / naive_rate, 2),
+        "small_queue_messages": depth_small,
+        "moto_receive_s_small_queue": round(receive_small, 3),
+        "moto_receive_s_full_queue": round(receive_full, 3),
+        "ingest_cpu_s_per_msg": round(ingest.cpu_s / report.messages_received, 6),
         "own_code_cpu_s_per_msg": round(own_cpu / own_messages, 6),
     }
 

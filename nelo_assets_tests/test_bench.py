@@ -57,3 +57,8 @@ def test_quick_bench_writes_report_and_results(tmp_path: Path) -> None:
     report = (tmp_path / "report.md").read_text()
     assert "## Goals" in report and "transform_vs_ceiling" in report
     assert "## What bounds the transform goals" in report
+    # Ingestion: the same drain with the naive loop's in-flight count, and moto's own cost.
+    ingest = results["ingest"]
+    assert ingest["ingest_flush_10_vs_naive"] > 0
+    assert ingest["moto_receive_s_full_queue"] > 0 and ingest["moto_receive_s_small_queue"] > 0
+    assert "### What bounds the ingestion rate" in report
