@@ -1,8 +1,10 @@
 """The query surface: views in analytics.duckdb over the lake's Parquet files.
 
 Views read globs, so new partitions show up without touching the file; the file is rewritten
-only when a view definition changes (a schema change or a moved NELO_DATA_DIR). That keeps
-writes rare and short, so readers (dashboards, notebooks) never block the pipeline.
+only when a view definition changes (a schema change or a moved NELO_DATA_DIR). A rewrite builds
+a new file beside the old one and renames it into place: DuckDB lets no process write a file
+that another has open, even read-only, so writing in place would wait on every open dashboard.
+Readers keep the file they opened and the next connection sees the new one.
 """
 
 from __future__ import annotations
@@ -78,27 +80,35 @@ def _published_hash(path: Path) -> str | None:
 
 
 def analytics_writer(lake: Lake) -> DuckDBResource:
-    """The one read-write handle on analytics.duckdb (it waits out a reader's lock with backoff)."""
+    """The pipeline's handle on analytics.duckdb: where it lives and how to connect."""
     return DuckDBResource(database=str(lake.duckdb_path))
 
 
-def publish_views(lake: Lake, writer: DuckDBResource | None = None) -> bool:
-    """Create or refresh the views when their definitions changed; return True if it wrote."""
+def publish_views(lake: Lake, writer: DuckDBResource | None = None, *, force: bool = False) -> bool:
+    """Create or refresh the views when their definitions changed (always with `force`);
+    return True if it wrote. The new file replaces the old one whole (see the module note)."""
     lake.root.mkdir(parents=True, exist_ok=True)
     for table in [*PARTITIONED_TABLES, *UNPARTITIONED_TABLES]:
         _ensure_seed(lake, table, lake.table_dir(table))
     _ensure_seed(lake, "quarantine", lake.root / "quarantine")
     statements = view_statements(lake)
     wanted = _definitions_hash(statements)
-    if _published_hash(lake.duckdb_path) == wanted:
+    writer = writer or analytics_writer(lake)
+    target = Path(writer.database)
+    if not force and _published_hash(target) == wanted:
         return False
-    with (writer or analytics_writer(lake)).get_connection() as con:
-        con.execute("begin transaction")
-        for statement in statements:
-            con.execute(statement)
-        con.execute("create or replace table nelo_meta (key varchar primary key, value varchar)")
-        con.execute("insert into nelo_meta values ('views_hash', ?)", [wanted])
-        con.execute("commit")
+    with atomic_path(target) as new_file:
+        new_file.unlink()  # DuckDB creates its database only where no file is
+        fresh = DuckDBResource(database=str(new_file), connection_config=writer.connection_config)
+        try:
+            with fresh.get_connection() as con:
+                for statement in statements:
+                    con.execute(statement)
+                con.execute("create table nelo_meta (key varchar primary key, value varchar)")
+                con.execute("insert into nelo_meta values ('views_hash', ?)", [wanted])
+        finally:
+            # Closing checkpoints the log away; a failed build may leave it behind.
+            new_file.with_name(f"{new_file.name}.wal").unlink(missing_ok=True)
     return True
 
 

@@ -106,3 +106,42 @@ def test_a_reader_in_another_process_does_not_block_the_pipeline(tmp_path: Path)
             assert con.execute("select count(*) from quarantine").fetchone() == (0,)
     finally:
         holder.communicate("", timeout=30)
+
+
+def test_a_rewrite_replaces_the_file_while_a_reader_holds_it_open(tmp_path: Path) -> None:
+    lake = Lake(tmp_path / "data")
+    publish_views(lake)
+    first = lake.duckdb_path.stat().st_ino
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys\n"
+            "con = duckdb.connect(sys.argv[1], read_only=True)\n"
+            "for _line in sys.stdin:\n"
+            "    print(con.execute('select count(*) from dim_items').fetchone()[0], flush=True)\n",
+            str(lake.duckdb_path),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdin and holder.stdout
+    try:
+        holder.stdin.write("query\n")
+        holder.stdin.flush()
+        assert holder.stdout.readline().strip() == "0"  # the reader is in, holding the file
+
+        # In place, DuckDB would refuse the write while the reader holds the file.
+        assert publish_views(lake, force=True) is True
+
+        assert lake.duckdb_path.stat().st_ino != first
+        holder.stdin.write("query\n")
+        holder.stdin.flush()
+        assert holder.stdout.readline().strip() == "0"  # still reading the file it opened
+        with duckdb.connect(str(lake.duckdb_path), read_only=True) as con:
+            assert con.execute("select count(*) from nelo_meta").fetchone() == (1,)
+        assert [p.name for p in lake.root.iterdir() if p.name.startswith(".")] == []
+    finally:
+        holder.communicate("", timeout=30)
+    assert holder.returncode == 0

@@ -41,12 +41,12 @@ needs_chromium = pytest.mark.skipif(
     reason="Chromium is not installed at /usr/bin/chromium (apt-get install -y chromium)",
 )
 
-# Re-materializes the last sample partition and rewrites the views under the write lock, as a
-# backfill plus a schema change would; the data stays identical (R3), so the numbers must too.
+# Re-materializes the last sample partition and rewrites analytics.duckdb, as a backfill plus a
+# schema change would; the data stays identical (R3), so the numbers must too.
 WRITER = """
 import sys
 from pathlib import Path
-from nelo_assets.analytics import analytics_writer, view_statements
+from nelo_assets.analytics import publish_views
 from nelo_assets.dashboard.sample import Sample
 from nelo_assets.lake import Lake
 from nelo_assets.pipeline import build_partitions
@@ -61,9 +61,7 @@ print("ready", flush=True)
 sys.stdin.readline()
 for number in range(int(sys.argv[2])):
     build_partitions(lake, settings, [sample.dates[-1]])
-    with analytics_writer(lake).get_connection() as con:
-        for statement in view_statements(lake):
-            con.execute(statement)
+    publish_views(lake, force=True)
     print(f"round {number}", flush=True)
 """
 

@@ -23,7 +23,7 @@ import polars as pl
 from nelo_assets.schemas import select_list
 from nelo_assets.sql_models import load_sql
 
-# The pipeline holds the write lock only for short, rare view refreshes: wait it out.
+# The pipeline replaces the file rather than writing it; another tool may hold the write lock.
 LOCK_WAIT_SECONDS = 15.0
 # A query that read a partition file while the pipeline replaced it is run again.
 READ_ATTEMPTS = 3
