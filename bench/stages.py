@@ -27,7 +27,7 @@ NAIVE_SAMPLE = 100_000  # the naive path is measured on at most this many events
 
 
 def _bronze_files(lake: Lake, day: date) -> list[str]:
-    return [str(p) for p in lake.partition_dir("bronze_events", day).glob("*.parquet")]
+    return sorted(str(p) for p in lake.partition_dir("bronze_events", day).glob("*.parquet"))
 
 
 def _bronze_rows(lake: Lake, day: date) -> int:
@@ -95,6 +95,8 @@ def naive(lake: Lake, settings: Settings, day: date) -> dict:
     """A straightforward per-event silver: json + pydantic per event, rows written one by one."""
     files = _bronze_files(lake, day)
     with connect() as con:
+        # The same events in every run: the first ones in file order.
+        con.execute("set preserve_insertion_order = true")
         rows = con.execute(
             "select message_id, received_at, batch_index, raw from read_parquet(?) limit ?",
             [files, NAIVE_SAMPLE],
