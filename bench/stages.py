@@ -17,7 +17,6 @@ from datetime import date
 from pathlib import Path
 
 from nelo_assets.contract import parse_event
-from nelo_assets.dims import build_dim_items, build_dim_users
 from nelo_assets.lake import Lake
 from nelo_assets.pipeline import DIMENSION_BUILDS, PARTITION_BUILDS, build_partitions
 from nelo_assets.settings import Settings
@@ -124,8 +123,8 @@ def naive(lake: Lake, settings: Settings, day: date) -> dict:
 
 
 def dims(lake: Lake, settings: Settings, day: date) -> dict:
-    build_dim_items(lake, settings)
-    build_dim_users(lake, settings)
+    for _table, build_dimension in DIMENSION_BUILDS:
+        build_dimension(lake, settings)
     return {"events": 0}
 
 

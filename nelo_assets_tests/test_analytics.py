@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
@@ -83,35 +85,10 @@ def test_new_partitions_show_without_republishing_from_any_directory(
     assert os.getcwd() == str(elsewhere)
 
 
-def test_a_reader_in_another_process_does_not_block_the_pipeline(tmp_path: Path) -> None:
-    lake = Lake(tmp_path / "data")
-    publish_views(lake)
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import duckdb, sys; con = duckdb.connect(sys.argv[1], read_only=True); "
-            "print(con.execute('select count(*) from dim_items').fetchone()[0], flush=True); "
-            "sys.stdin.read()",
-            str(lake.duckdb_path),
-        ],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout.readline().strip() == "0"  # the reader is in, holding the file
-        assert publish_views(lake) is False  # up to date: the pipeline needs no write lock
-        with duckdb.connect(str(lake.duckdb_path), read_only=True) as con:
-            assert con.execute("select count(*) from quarantine").fetchone() == (0,)
-    finally:
-        holder.communicate("", timeout=30)
-
-
-def test_a_rewrite_replaces_the_file_while_a_reader_holds_it_open(tmp_path: Path) -> None:
-    lake = Lake(tmp_path / "data")
-    publish_views(lake)
-    first = lake.duckdb_path.stat().st_ino
+@contextmanager
+def reader_holding(path: Path) -> Iterator[Callable[[], str]]:
+    """Another process that opens `path` read-only once and keeps it open; each call of the
+    yielded function has it count dim_items through that same connection."""
     holder = subprocess.Popen(
         [
             sys.executable,
@@ -120,28 +97,48 @@ def test_a_rewrite_replaces_the_file_while_a_reader_holds_it_open(tmp_path: Path
             "con = duckdb.connect(sys.argv[1], read_only=True)\n"
             "for _line in sys.stdin:\n"
             "    print(con.execute('select count(*) from dim_items').fetchone()[0], flush=True)\n",
-            str(lake.duckdb_path),
+            str(path),
         ],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
     )
     assert holder.stdin and holder.stdout
-    try:
+
+    def query() -> str:
         holder.stdin.write("query\n")
         holder.stdin.flush()
-        assert holder.stdout.readline().strip() == "0"  # the reader is in, holding the file
+        return holder.stdout.readline().strip()
+
+    try:
+        yield query
+    finally:
+        holder.communicate("", timeout=30)
+    assert holder.returncode == 0
+
+
+def test_a_reader_in_another_process_does_not_block_the_pipeline(tmp_path: Path) -> None:
+    lake = Lake(tmp_path / "data")
+    publish_views(lake)
+    with reader_holding(lake.duckdb_path) as query:
+        assert query() == "0"  # the reader is in, holding the file
+        assert publish_views(lake) is False  # up to date: the pipeline needs no write lock
+        with duckdb.connect(str(lake.duckdb_path), read_only=True) as con:
+            assert con.execute("select count(*) from quarantine").fetchone() == (0,)
+
+
+def test_a_rewrite_replaces_the_file_while_a_reader_holds_it_open(tmp_path: Path) -> None:
+    lake = Lake(tmp_path / "data")
+    publish_views(lake)
+    first = lake.duckdb_path.stat().st_ino
+    with reader_holding(lake.duckdb_path) as query:
+        assert query() == "0"  # the reader is in, holding the file
 
         # In place, DuckDB would refuse the write while the reader holds the file.
         assert publish_views(lake, force=True) is True
 
         assert lake.duckdb_path.stat().st_ino != first
-        holder.stdin.write("query\n")
-        holder.stdin.flush()
-        assert holder.stdout.readline().strip() == "0"  # still reading the file it opened
+        assert query() == "0"  # still reading the file it opened
         with duckdb.connect(str(lake.duckdb_path), read_only=True) as con:
             assert con.execute("select count(*) from nelo_meta").fetchone() == (1,)
         assert [p.name for p in lake.root.iterdir() if p.name.startswith(".")] == []
-    finally:
-        holder.communicate("", timeout=30)
-    assert holder.returncode == 0

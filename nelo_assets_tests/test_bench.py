@@ -50,10 +50,11 @@ def test_quick_bench_writes_report_and_results(tmp_path: Path) -> None:
     assert results["transform_vs_ceiling"] == pytest.approx(
         results["transform_events_per_s"] / results["ceiling_events_per_s"], abs=6e-4
     )
-    # The per-table breakdown covers every table and fits inside the transform's own time.
+    # The per-table breakdown covers every table and fits inside the transform's own time
+    # (each step is rounded to 0.01 s).
     transform = results["stages"]["transform"]
     assert transform["steps"].keys() == TRANSFORM_TABLES
-    assert sum(transform["steps"].values()) <= transform["seconds"]
+    assert sum(transform["steps"].values()) <= transform["seconds"] + 0.005 * len(TRANSFORM_TABLES)
     report = (tmp_path / "report.md").read_text()
     assert "## Goals" in report and "transform_vs_ceiling" in report
     assert "## What bounds the transform goals" in report
