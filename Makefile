@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 export NELO_DATA_DIR ?= $(CURDIR)/data
 
-.PHONY: venv test lint format demo dev dashboard bench bench-quick schema lock clean
+.PHONY: venv test lint format demo dev dashboard bench bench-quick schema lock snapshot clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -64,3 +64,7 @@ lock:
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
+
+# Regenerate the committed snapshot of the asset graph (say why in the commit that changes it).
+snapshot: $(STAMP)
+	env -u NELO_START_DATE -u NELO_TIMEZONE -u NELO_SENSOR_INTERVAL_SECONDS $(BIN)/python nelo_assets_tests/test_definitions_snapshot.py > nelo_assets_tests/snapshots/definitions.json

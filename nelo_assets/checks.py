@@ -115,6 +115,7 @@ class CheckInfo:
                 blocking=self.blocking,
                 partitions_def=daily_partitions if partitioned else None,
                 automation_condition=automation_condition,
+                metadata={"severity": self.severity.value},
             )
 
     def result(self, outcome: Outcome) -> AssetCheckResult:
@@ -249,6 +250,7 @@ def newest_bronze_receipt(lake: Lake) -> tuple[str | None, datetime | None]:
     asset="bronze_events",
     name=BRONZE_FRESHNESS,
     description=CATALOG[BRONZE_FRESHNESS].protects,
+    metadata={"severity": CATALOG[BRONZE_FRESHNESS].severity.value},
     automation_condition=AutomationCondition.cron_tick_passed(
         FRESHNESS_CRON, cron_timezone=Settings.from_env().timezone
     ),
