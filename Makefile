@@ -24,6 +24,7 @@ $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 test: $(STAMP)
 	@bash .ci/ensure-chromium
 	$(BIN)/ruff check .
+	$(BIN)/dg check defs
 	$(BIN)/pytest -n 2 --dist loadfile --durations=15
 
 lint: $(STAMP)
@@ -35,14 +36,14 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 demo: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
-	$(BIN)/python -m nelo_assets.demo
+	$(BIN)/python -m nelo_assets.simulation.demo
 
 dev: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
-	$(BIN)/python -m nelo_assets.analytics
+	$(BIN)/python -m nelo_assets.serving.analytics
 	$(BIN)/dagster dev -w workspace.yaml
 
 dashboard: $(STAMP)
-	$(BIN)/streamlit run nelo_assets/dashboard/app.py --server.headless true --server.port 8501 --browser.gatherUsageStats false
+	$(BIN)/streamlit run nelo_assets/serving/dashboard/app.py --server.headless true --server.port 8501 --browser.gatherUsageStats false
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
@@ -52,7 +53,7 @@ bench-quick: $(STAMP)
 
 # Regenerate docs/event-schema.json from the pydantic contract.
 schema: $(STAMP)
-	$(BIN)/python -m nelo_assets.schema_export docs/event-schema.json
+	$(BIN)/python -m nelo_assets.ingestion.schema_export docs/event-schema.json
 
 # Regenerate constraints.txt (pinned versions of every dependency) from a clean resolve.
 lock:

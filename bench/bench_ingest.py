@@ -20,17 +20,17 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from nelo_assets.bronze import route_messages
-from nelo_assets.ingest import (
+from nelo_assets.ingestion.bronze import route_messages
+from nelo_assets.ingestion.drain import (
     DEFAULT_FLUSH_SIZE,
     MAX_RECEIVE,
     IngestReport,
     drain_queue,
-    sqs_client,
 )
-from nelo_assets.lake import Lake
-from nelo_assets.landing import iter_landing_files, read_landing_file, write_landing_file
+from nelo_assets.ingestion.landing import iter_landing_files, read_landing_file, write_landing_file
+from nelo_assets.ingestion.sqs import sqs_client
 from nelo_assets.settings import Settings
+from nelo_assets.storage.lake import Lake
 
 REGION = "us-east-1"
 

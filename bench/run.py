@@ -21,12 +21,12 @@ from importlib.metadata import version
 from pathlib import Path
 
 from bench import bench_ingest
-from nelo_assets.bronze import route_landing_file
-from nelo_assets.lake import Lake
-from nelo_assets.landing import iter_landing_files
-from nelo_assets.pipeline import build_partitions
+from nelo_assets.ingestion.bronze import route_landing_file
+from nelo_assets.ingestion.landing import iter_landing_files
 from nelo_assets.settings import Settings
-from nelo_assets.simulate import SimulationConfig, write_archive
+from nelo_assets.simulation.cli import SimulationConfig, write_archive
+from nelo_assets.storage.lake import Lake
+from nelo_assets.transform.pipeline import build_partitions
 
 REPO = Path(__file__).resolve().parent.parent
 DAY = date(2026, 6, 1)

@@ -17,10 +17,10 @@ from datetime import date
 from pathlib import Path
 
 from nelo_assets.contract import parse_event
-from nelo_assets.lake import Lake
-from nelo_assets.pipeline import DIMENSION_BUILDS, PARTITION_BUILDS, build_partitions
 from nelo_assets.settings import Settings
-from nelo_assets.sql_models import ROW_GROUP_SIZE, connect, load_sql
+from nelo_assets.storage.lake import Lake
+from nelo_assets.storage.sql_models import ROW_GROUP_SIZE, connect, load_sql
+from nelo_assets.transform.pipeline import DIMENSION_BUILDS, PARTITION_BUILDS, build_partitions
 
 NAIVE_SAMPLE = 100_000  # the naive path is measured on at most this many events
 

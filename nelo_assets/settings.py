@@ -12,6 +12,8 @@ from zoneinfo import ZoneInfo
 DEFAULT_START_DATE = date(2026, 1, 1)
 DEFAULT_TIMEZONE = "America/Mexico_City"
 DEFAULT_SENSOR_INTERVAL_SECONDS = 30
+# The Dagster UI address that alert messages link to.
+DEFAULT_UI_BASE_URL = "http://127.0.0.1:3000"
 # The queue `make demo` creates on its local SQS-compatible server (moto).
 DEMO_SQS_PORT = 5055
 DEMO_QUEUE_NAME = "nelo-events"
@@ -27,8 +29,8 @@ class Settings:
     data_dir: Path
     timezone: str
     start_date: date
-    queue_url: str
-    sensor_interval_seconds: int
+    queue_url: str = DEMO_QUEUE_URL
+    sensor_interval_seconds: int = DEFAULT_SENSOR_INTERVAL_SECONDS
 
     @property
     def tz(self) -> ZoneInfo:

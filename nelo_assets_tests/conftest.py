@@ -18,11 +18,12 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
-from nelo_assets.bronze import read_bronze, read_quarantine
-from nelo_assets.ingest import IngestReport, drain_queue
-from nelo_assets.lake import Lake
+from nelo_assets.defs.resources import SQSResource
+from nelo_assets.ingestion.bronze import read_bronze, read_quarantine
+from nelo_assets.ingestion.drain import IngestReport, drain_queue
+from nelo_assets.ingestion.sqs import ensure_queue
 from nelo_assets.settings import Settings
-from nelo_assets.sqs import SQSResource, ensure_queue
+from nelo_assets.storage.lake import Lake
 
 TEST_START_DATE = date(2020, 1, 1)
 TEST_TIMEZONE = "America/Mexico_City"

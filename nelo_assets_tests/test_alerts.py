@@ -1,6 +1,7 @@
 """The alert sensor against a real HTTP server and real check runs on an ephemeral instance."""
 
 import json
+import os
 import socket
 import threading
 from collections.abc import Iterator
@@ -13,15 +14,16 @@ import pytest
 from dagster import (
     DagsterInstance,
     DefaultSensorStatus,
-    Definitions,
     SkipReason,
     asset,
     build_sensor_context,
     materialize,
 )
 
-from nelo_assets import alerts
-from nelo_assets import checks as c
+from nelo_assets.defs import alerts
+from nelo_assets.defs import checks as c
+from nelo_assets.defs.resources import AlertsResource
+from nelo_assets.settings import DEFAULT_UI_BASE_URL
 from nelo_assets_tests.test_checks import (
     D,
     World,
@@ -89,7 +91,19 @@ class Ticker:
         self.cursor: str | None = None
 
     def __call__(self) -> SkipReason:
-        context = build_sensor_context(instance=self.instance, cursor=self.cursor)
+        from nelo_assets.definitions import defs
+
+        # The resource as the code location configures it from the environment.
+        settings = AlertsResource(
+            webhook_url=os.environ.get("NELO_ALERT_WEBHOOK_URL"),
+            ui_base_url=os.environ.get("NELO_UI_BASE_URL") or DEFAULT_UI_BASE_URL,
+        )
+        context = build_sensor_context(
+            instance=self.instance,
+            cursor=self.cursor,
+            definitions=defs,
+            resources={"alerts": settings},
+        )
         result = alerts.alert_sensor(context)
         self.cursor = context.cursor
         assert isinstance(result, SkipReason)
@@ -226,16 +240,11 @@ def test_webhook_trouble_never_breaks_the_tick(
     assert "no new failure" in tick().skip_message
 
 
-def test_checks_and_sensor_load_into_the_project_definitions() -> None:
-    """What the lead adds to definitions.py: the whole graph loads with every check attached."""
+def test_the_sensor_watches_every_check_of_the_project() -> None:
     from nelo_assets.definitions import defs
 
-    wired = Definitions.merge(
-        defs, Definitions(asset_checks=c.all_asset_checks, sensors=[alerts.alert_sensor])
-    )
-    Definitions.validate_loadable(wired)
-    graph = wired.resolve_asset_graph()
-    assert set(alerts.check_keys()) <= set(graph.asset_check_keys)
-    assert len(alerts.check_keys()) == len(c.CATALOG)
-    sensor = wired.resolve_sensor_def(alerts.ALERT_SENSOR_NAME)
+    context = build_sensor_context(definitions=defs)
+    assert len(alerts.check_keys(context)) == len(c.CATALOG)
+    assert set(alerts.check_keys(context)) == set(defs.resolve_asset_graph().asset_check_keys)
+    sensor = defs.resolve_sensor_def(alerts.ALERT_SENSOR_NAME)
     assert sensor.default_status == DefaultSensorStatus.RUNNING

@@ -12,10 +12,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from nelo_assets.analytics import publish_views
-from nelo_assets.lake import Lake
-from nelo_assets.schemas import TABLE_SCHEMAS
-from nelo_assets.sql_models import connect, write_parquet
+from nelo_assets.serving.analytics import publish_views
+from nelo_assets.storage.lake import Lake
+from nelo_assets.storage.sql_models import connect, write_parquet
+from nelo_assets.storage.tables import TABLE_SCHEMAS
 
 PUBLISHED = [
     "bronze_events",

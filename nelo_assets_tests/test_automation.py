@@ -7,7 +7,7 @@ from datetime import date, timedelta
 import dagster as dg
 
 from nelo_assets.definitions import defs
-from nelo_assets.partitions import ATTRIBUTION_LOOKBACK_DAYS, SESSION_LOOKBACK_DAYS
+from nelo_assets.transform.business_rules import ATTRIBUTION_LOOKBACK_DAYS, SESSION_LOOKBACK_DAYS
 
 
 def _days(start: date, count: int) -> set[str]:

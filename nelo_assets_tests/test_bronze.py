@@ -10,19 +10,19 @@ from zoneinfo import ZoneInfo
 import polars as pl
 from dagster import DagsterInstance, materialize
 
-from nelo_assets.assets.bronze import bronze_events
-from nelo_assets.bronze import (
+from nelo_assets.defs.bronze.assets import bronze_events
+from nelo_assets.defs.resources import LakeResource
+from nelo_assets.ingestion.bronze import (
     marker_path,
     read_bronze,
     rebuild_bronze_partition,
     recover_unrouted,
     route_landing_file,
 )
-from nelo_assets.lake import Lake
-from nelo_assets.landing import LandedMessage, write_landing_file
-from nelo_assets.resources import LakeResource
-from nelo_assets.schemas import BRONZE_EVENTS
+from nelo_assets.ingestion.landing import LandedMessage, write_landing_file
 from nelo_assets.settings import Settings
+from nelo_assets.storage.lake import Lake
+from nelo_assets.storage.tables import BRONZE_EVENTS
 from nelo_assets_tests.conftest import TEST_TIMEZONE, QueueLake, Sent, traffic
 
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import duckdb
 
-from nelo_assets.analytics import publish_views
-from nelo_assets.bronze import read_bronze
-from nelo_assets.lake import Lake
-from nelo_assets.sql_models import connect, write_parquet
+from nelo_assets.ingestion.bronze import read_bronze
+from nelo_assets.serving.analytics import publish_views
+from nelo_assets.storage.lake import Lake
+from nelo_assets.storage.sql_models import connect, write_parquet
 
 DAY = date(2026, 3, 1)
 

@@ -25,17 +25,17 @@ from dagster import (
     materialize,
 )
 
-from nelo_assets import check_rules
-from nelo_assets import checks as c
-from nelo_assets.assets.gold import fact_events
-from nelo_assets.assets.silver import silver
-from nelo_assets.lake import Lake
-from nelo_assets.partitions import daily_partitions
-from nelo_assets.resources import LakeResource
-from nelo_assets.schemas import TABLE_SCHEMAS
+from nelo_assets.defs import checks as c
+from nelo_assets.defs.gold.assets import fact_events
+from nelo_assets.defs.partitions import daily_partitions
+from nelo_assets.defs.resources import LakeResource
+from nelo_assets.defs.silver.assets import silver
+from nelo_assets.quality import rules as check_rules
+from nelo_assets.quality.thresholds import Thresholds
 from nelo_assets.settings import SettingsError
-from nelo_assets.sql_models import connect, write_parquet
-from nelo_assets.thresholds import Thresholds
+from nelo_assets.storage.lake import Lake
+from nelo_assets.storage.sql_models import connect, write_parquet
+from nelo_assets.storage.tables import TABLE_SCHEMAS
 
 TIMEZONE = "America/Mexico_City"
 # A recent partition inside the configured partition range, whatever NELO_START_DATE says.

@@ -12,7 +12,6 @@ from zoneinfo import ZoneInfoNotFoundError
 import jsonschema
 import pytest
 
-from nelo_assets import schema_export
 from nelo_assets.contract import (
     REASON_CODES,
     Event,
@@ -25,6 +24,7 @@ from nelo_assets.contract import (
     parse_message,
     route_message,
 )
+from nelo_assets.ingestion import schema_export
 
 TZ = "America/Mexico_City"  # UTC-6 all year since 2022
 START = date(2026, 1, 1)
@@ -661,7 +661,7 @@ def test_an_unknown_time_zone_is_a_configuration_error() -> None:
 
 def test_committed_schema_matches_a_fresh_export() -> None:
     committed = schema_export.DEFAULT_PATH.read_text(encoding="utf-8")
-    assert committed == schema_export.render(), "run: python -m nelo_assets.schema_export"
+    assert committed == schema_export.render(), "run: python -m nelo_assets.ingestion.schema_export"
 
 
 def test_schema_export_writes_the_file(tmp_path) -> None:

@@ -18,9 +18,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from nelo_assets.dashboard import queries
-from nelo_assets.dashboard.queries import Filters
-from nelo_assets.dashboard.sample import Sample, build_sample_lake
+from nelo_assets.serving.dashboard import queries
+from nelo_assets.serving.dashboard.queries import Filters
+from nelo_assets.serving.dashboard.sample import Sample, build_sample_lake
 
 REPO = Path(__file__).resolve().parent.parent
 APP = REPO / "nelo_assets" / "dashboard" / "app.py"
@@ -46,10 +46,10 @@ needs_chromium = pytest.mark.skipif(
 WRITER = """
 import sys
 from pathlib import Path
-from nelo_assets.analytics import publish_views
-from nelo_assets.dashboard.sample import Sample
-from nelo_assets.lake import Lake
-from nelo_assets.pipeline import build_partitions
+from nelo_assets.serving.analytics import publish_views
+from nelo_assets.serving.dashboard.sample import Sample
+from nelo_assets.storage.lake import Lake
+from nelo_assets.transform.pipeline import build_partitions
 from nelo_assets.settings import Settings
 
 sample = Sample()

@@ -15,11 +15,11 @@ from typing import Any
 import duckdb
 import pytest
 
-from nelo_assets.analytics import publish_views
-from nelo_assets.dashboard import queries
-from nelo_assets.dashboard.queries import Filters
-from nelo_assets.dashboard.sample import Sample, build_sample_lake
-from nelo_assets.lake import Lake
+from nelo_assets.serving.analytics import publish_views
+from nelo_assets.serving.dashboard import queries
+from nelo_assets.serving.dashboard.queries import Filters
+from nelo_assets.serving.dashboard.sample import Sample, build_sample_lake
+from nelo_assets.storage.lake import Lake
 
 SAMPLE = Sample()
 LIST_NAME = "coalesce(nullif({}, ''), '(not set)')"

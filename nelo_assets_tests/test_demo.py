@@ -25,8 +25,8 @@ from zoneinfo import ZoneInfo
 import psutil
 import pytest
 
-from nelo_assets.lake import Lake
 from nelo_assets.settings import DEFAULT_TIMEZONE
+from nelo_assets.storage.lake import Lake
 
 REPO = Path(__file__).resolve().parent.parent
 STARTUP_SECONDS = 300
@@ -81,7 +81,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     for key in ("AWS_ENDPOINT_URL_SQS", "NELO_SQS_QUEUE_URL"):
         env.pop(key, None)
     process = subprocess.Popen(
-        [sys.executable, "-m", "nelo_assets.demo"],
+        [sys.executable, "-m", "nelo_assets.simulation.demo"],
         cwd=REPO,
         env=env,
         stdout=subprocess.PIPE,
@@ -199,7 +199,7 @@ def dismiss_first_visit_dialog(page: Any) -> None:
 def test_dagster_ui_shows_assets_partitions_and_checks(demo: Demo) -> None:
     from playwright.sync_api import sync_playwright
 
-    from nelo_assets.checks import CATALOG
+    from nelo_assets.defs.checks import CATALOG
 
     mart_checks = sorted(n for n, info in CATALOG.items() if info.asset == "mart_item_list_daily")
     ARTIFACTS.mkdir(exist_ok=True)

@@ -13,11 +13,11 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from nelo_assets.dims import build_dim_items, build_dim_users, dim_file
-from nelo_assets.lake import Lake
-from nelo_assets.schemas import TABLE_SCHEMAS
 from nelo_assets.settings import Settings
-from nelo_assets.sql_models import connect, write_parquet
+from nelo_assets.storage.lake import Lake
+from nelo_assets.storage.sql_models import connect, write_parquet
+from nelo_assets.storage.tables import TABLE_SCHEMAS
+from nelo_assets.transform.dims import build_dim_items, build_dim_users, dim_file
 
 D1, D2, D3 = date(2026, 3, 9), date(2026, 3, 10), date(2026, 3, 11)
 

@@ -14,11 +14,11 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
-from nelo_assets.facts import build_fact_event_items, build_fact_events
-from nelo_assets.lake import Lake
-from nelo_assets.schemas import TABLE_SCHEMAS, empty_select
 from nelo_assets.settings import Settings
-from nelo_assets.sql_models import connect, write_parquet
+from nelo_assets.storage.lake import Lake
+from nelo_assets.storage.sql_models import connect, write_parquet
+from nelo_assets.storage.tables import TABLE_SCHEMAS, empty_select
+from nelo_assets.transform.facts import build_fact_event_items, build_fact_events
 
 TIMEZONE = "America/Mexico_City"  # UTC-6 all year since 2022
 LOCAL = ZoneInfo(TIMEZONE)

@@ -14,9 +14,9 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from nelo_assets.facts import build_fact_event_items, build_fact_events
-from nelo_assets.lake import Lake
-from nelo_assets.partitions import ATTRIBUTION_LOOKBACK_DAYS, SESSION_LOOKBACK_DAYS
+from nelo_assets.storage.lake import Lake
+from nelo_assets.transform.business_rules import ATTRIBUTION_LOOKBACK_DAYS, SESSION_LOOKBACK_DAYS
+from nelo_assets.transform.facts import build_fact_event_items, build_fact_events
 from nelo_assets_tests.test_facts import event, item, local, read_rows, settings_for, write_silver
 
 FIRST_DAY = date(2026, 3, 1)

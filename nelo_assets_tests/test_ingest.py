@@ -10,18 +10,18 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from dagster import DagsterInstance
 
-from nelo_assets.assets.bronze import ingest_job
-from nelo_assets.bronze import read_bronze, route_messages
-from nelo_assets.ingest import delete_messages, drain_queue
-from nelo_assets.ingest_cli import main
-from nelo_assets.landing import (
+from nelo_assets.defs.jobs import ingest_job
+from nelo_assets.defs.resources import LakeResource
+from nelo_assets.ingestion.bronze import read_bronze, route_messages
+from nelo_assets.ingestion.cli import main
+from nelo_assets.ingestion.drain import delete_messages, drain_queue
+from nelo_assets.ingestion.landing import (
     LandedMessage,
     iter_landing_files,
     read_landing_file,
     write_landing_file,
 )
-from nelo_assets.resources import LakeResource
-from nelo_assets.sqs import ensure_queue
+from nelo_assets.ingestion.sqs import ensure_queue
 from nelo_assets_tests.conftest import QueueLake, assert_exactly_once, traffic
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from nelo_assets.ingest import PAUSE_ENV, PAUSE_STAGES
+from nelo_assets.ingestion.drain import PAUSE_ENV, PAUSE_STAGES
 from nelo_assets_tests.conftest import QueueLake, assert_exactly_once, traffic
 
 REPO = Path(__file__).resolve().parent.parent
@@ -53,7 +53,7 @@ def test_sigkill_at_each_stage_loses_and_duplicates_nothing(
     }
     args = ["--visibility-timeout", str(VISIBILITY_TIMEOUT), "--wait-seconds", "1"]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "nelo_assets.ingest_cli", *args, "--receivers", "2"],
+        [sys.executable, "-m", "nelo_assets.ingestion.cli", *args, "--receivers", "2"],
         cwd=REPO,
         env=env,
         stdout=subprocess.PIPE,

@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from nelo_assets.dims import build_dim_items, dim_file, partition_files
-from nelo_assets.lake import Lake
-from nelo_assets.marts import build_mart_item_list_daily, build_mart_product_daily_metrics
 from nelo_assets.settings import Settings
-from nelo_assets.sql_models import bind_parquet, connect, load_sql
+from nelo_assets.storage.lake import Lake
+from nelo_assets.storage.sql_models import bind_parquet, connect, load_sql
+from nelo_assets.transform.dims import build_dim_items, dim_file, partition_files
+from nelo_assets.transform.marts import build_mart_item_list_daily, build_mart_product_daily_metrics
 from nelo_assets_tests.test_dims import at, read_rows, write_facts
 
 D0, D = date(2026, 3, 9), date(2026, 3, 10)

@@ -15,16 +15,15 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
-from nelo_assets.analytics import analytics_writer
-from nelo_assets.assets.bronze import bronze_events
-from nelo_assets.assets.gold import fact_event_items, fact_events
-from nelo_assets.assets.marts import mart_item_list_daily, mart_product_daily
-from nelo_assets.assets.silver import silver
-from nelo_assets.assets.views import master_list_items_engagement
-from nelo_assets.lake import Lake
-from nelo_assets.resources import LakeResource
+from nelo_assets.defs.bronze.assets import bronze_events
+from nelo_assets.defs.gold.assets import fact_event_items, fact_events
+from nelo_assets.defs.gold.views import master_list_items_engagement
+from nelo_assets.defs.marts.assets import mart_item_list_daily, mart_product_daily
+from nelo_assets.defs.resources import LakeResource, analytics_resource
+from nelo_assets.defs.silver.assets import silver
 from nelo_assets.settings import Settings
-from nelo_assets.simulate import SimulationConfig, write_archive
+from nelo_assets.simulation.cli import SimulationConfig, write_archive
+from nelo_assets.storage.lake import Lake
 
 START = date(2026, 4, 1)
 PARTITIONS = 30
@@ -47,7 +46,7 @@ def _resources(root: Path) -> dict:
     settings = _settings(root)
     return {
         "lake": LakeResource.from_settings(settings),
-        "analytics": analytics_writer(Lake(root)),
+        "analytics": analytics_resource(Lake(root)),
     }
 
 

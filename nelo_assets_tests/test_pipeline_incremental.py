@@ -12,17 +12,17 @@ import duckdb
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from nelo_assets.bronze import read_bronze, rebuild_bronze_partition, route_landing_file
-from nelo_assets.dims import build_dim_items, build_dim_users
-from nelo_assets.facts import build_fact_event_items, build_fact_events
-from nelo_assets.lake import Lake
-from nelo_assets.landing import LandedMessage, write_landing_file
-from nelo_assets.marts import build_mart_item_list_daily, build_mart_product_daily_metrics
-from nelo_assets.partitions import ATTRIBUTION_LOOKBACK_DAYS, SESSION_LOOKBACK_DAYS
-from nelo_assets.pipeline import build_partitions
+from nelo_assets.ingestion.bronze import read_bronze, rebuild_bronze_partition, route_landing_file
+from nelo_assets.ingestion.landing import LandedMessage, write_landing_file
 from nelo_assets.settings import Settings
-from nelo_assets.silver import build_silver_partition
-from nelo_assets.simulate import SimulationConfig, generate_messages
+from nelo_assets.simulation.cli import SimulationConfig, generate_messages
+from nelo_assets.storage.lake import Lake
+from nelo_assets.transform.business_rules import ATTRIBUTION_LOOKBACK_DAYS, SESSION_LOOKBACK_DAYS
+from nelo_assets.transform.dims import build_dim_items, build_dim_users
+from nelo_assets.transform.facts import build_fact_event_items, build_fact_events
+from nelo_assets.transform.marts import build_mart_item_list_daily, build_mart_product_daily_metrics
+from nelo_assets.transform.pipeline import build_partitions
+from nelo_assets.transform.silver import build_silver_partition
 
 START = date(2026, 5, 4)
 DAYS = 4

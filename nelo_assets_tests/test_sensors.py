@@ -9,9 +9,10 @@ import time
 import pytest
 from dagster import DagsterInstance, DagsterRunStatus, RunRequest, SkipReason, build_sensor_context
 
-from nelo_assets.assets.bronze import ingest_job
-from nelo_assets.sensors import sqs_sensor
-from nelo_assets.sqs import QueueError, SQSResource
+from nelo_assets.defs.jobs import ingest_job
+from nelo_assets.defs.resources import SQSResource
+from nelo_assets.defs.sensors import sqs_sensor
+from nelo_assets.ingestion.sqs import QueueError
 from nelo_assets_tests.conftest import QueueLake
 
 

@@ -14,10 +14,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from nelo_assets.lake import Lake
-from nelo_assets.schemas import QUARANTINE, SILVER_EVENTS, SILVER_ITEMS
 from nelo_assets.settings import Settings
-from nelo_assets.silver import SilverResult, build_silver_partition
+from nelo_assets.storage.lake import Lake
+from nelo_assets.storage.tables import QUARANTINE, SILVER_EVENTS, SILVER_ITEMS
+from nelo_assets.transform.silver import SilverResult, build_silver_partition
 
 EVENT_DATE = date(2026, 3, 1)
 EVENT_TS = "2026-03-01T18:00:00Z"

@@ -17,9 +17,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from nelo_assets.contract import Event, parse_message, route_message
-from nelo_assets.lake import Lake
 from nelo_assets.settings import Settings
-from nelo_assets.silver import build_silver_partition
+from nelo_assets.storage.lake import Lake
+from nelo_assets.transform.silver import build_silver_partition
 from nelo_assets_tests.test_silver import (
     EVENT_DATE,
     EVENT_TS,

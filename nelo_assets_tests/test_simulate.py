@@ -22,8 +22,8 @@ import boto3
 import pytest
 
 from nelo_assets.contract import REASON_CODES, Event, parse_message
-from nelo_assets.landing import iter_landing_files, read_landing_file
-from nelo_assets.simulate import (
+from nelo_assets.ingestion.landing import iter_landing_files, read_landing_file
+from nelo_assets.simulation.cli import (
     PublishError,
     SimulatedMessage,
     SimulationConfig,
@@ -496,7 +496,7 @@ def test_cli_live_traffic_is_stamped_with_the_current_time(queue_url: str) -> No
 
 def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "nelo_assets.simulate", *args],
+        [sys.executable, "-m", "nelo_assets.simulation.cli", *args],
         capture_output=True,
         text=True,
         timeout=60,

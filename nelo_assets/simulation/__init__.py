@@ -1,1 +1,1 @@
-"""The seeded app-traffic simulator behind `nelo-simulate` (public API in `nelo_assets.simulate`)."""
+"""The seeded app-traffic simulator behind `nelo-simulate` (public API in `nelo_assets.simulation.cli`)."""

@@ -15,7 +15,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from tqdm import tqdm
 
-from nelo_assets.landing import LandedMessage, write_landing_file
+from nelo_assets.ingestion.landing import LandedMessage, write_landing_file
 from nelo_assets.simulation.config import SimulatedMessage, SimulationConfig
 from nelo_assets.simulation.stream import generate_messages
 

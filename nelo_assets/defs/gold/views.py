@@ -1,0 +1,50 @@
+"""The query surface: views in analytics.duckdb, and the engagement view the design asks for."""
+
+from pathlib import Path
+from typing import Any
+
+import duckdb
+from dagster import MaterializeResult, asset
+from dagster_duckdb import DuckDBResource
+
+from nelo_assets.defs.automation import follow_upstream
+from nelo_assets.defs.common import KINDS, OWNERS
+from nelo_assets.defs.resources import LakeResource
+from nelo_assets.serving.analytics import publish_views
+
+# The only writer of analytics.duckdb; the pool serializes it across runs (R6).
+ANALYTICS_POOL = "analytics_duckdb"
+
+
+@asset(
+    deps=["fact_events", "fact_event_items", "dim_items", "mart_product_daily"],
+    group_name="gold",
+    kinds=KINDS,
+    owners=OWNERS,
+    pool=ANALYTICS_POOL,
+    automation_condition=follow_upstream(),
+)
+def master_list_items_engagement(
+    lake: LakeResource, analytics: DuckDBResource
+) -> MaterializeResult:
+    """Every product interaction that came from a list, with its event context (a DuckDB view)."""
+
+    def connect_new_file(path: Path) -> Any:
+        # The resource's connection settings, on the new file that replaces analytics.duckdb.
+        fresh = DuckDBResource(database=str(path), connection_config=analytics.connection_config)
+        return fresh.get_connection()
+
+    wrote = publish_views(lake.lake, connect_new_file)
+    with duckdb.connect(str(lake.lake.duckdb_path), read_only=True) as con:
+        ((rows,),) = con.execute("select count(*) from master_list_items_engagement").fetchall()
+        views = con.execute(
+            "select view_name from duckdb_views() where not internal order by 1"
+        ).fetchall()
+    return MaterializeResult(
+        metadata={
+            "dagster/row_count": rows,
+            "views_rewritten": wrote,
+            "analytics_duckdb": str(lake.lake.duckdb_path),
+            "views": ", ".join(name for (name,) in views),
+        }
+    )

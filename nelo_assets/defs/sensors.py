@@ -1,0 +1,63 @@
+"""The sensors that start work: the SQS sensor (an ingest run when messages wait and none is in
+flight; it only reads, R5) and the automation sensor that follows upstream changes."""
+
+import json
+
+from dagster import (
+    AssetSelection,
+    AutomationConditionSensorDefinition,
+    DagsterRunStatus,
+    DefaultSensorStatus,
+    RunRequest,
+    RunsFilter,
+    SensorEvaluationContext,
+    SkipReason,
+    sensor,
+)
+
+from nelo_assets.defs.jobs import INGEST_JOB_NAME, ingest_job
+from nelo_assets.defs.resources import SQSResource
+from nelo_assets.defs.settings import SETTINGS
+from nelo_assets.ingestion.sqs import queue_counts
+
+IN_FLIGHT = [
+    DagsterRunStatus.QUEUED,
+    DagsterRunStatus.NOT_STARTED,
+    DagsterRunStatus.STARTING,
+    DagsterRunStatus.STARTED,
+]
+
+
+def _sequence(cursor: str | None) -> int:
+    """The number of the last run requested; run keys are built from it, so they never repeat."""
+    return int(json.loads(cursor)["sequence"]) if cursor else 0
+
+
+@sensor(
+    job=ingest_job,
+    default_status=DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=SETTINGS.sensor_interval_seconds,
+)
+def sqs_sensor(context: SensorEvaluationContext, sqs: SQSResource) -> RunRequest | SkipReason:
+    """Request one ingest run when the queue has messages and no ingest run is in flight."""
+    in_flight = context.instance.get_run_records(
+        RunsFilter(job_name=INGEST_JOB_NAME, statuses=IN_FLIGHT), limit=1
+    )
+    if in_flight:
+        return SkipReason(f"ingest run {in_flight[0].dagster_run.run_id} still in flight")
+    waiting, hidden = queue_counts(sqs.get_client(quick=True), sqs.queue_url)
+    if waiting == 0:
+        return SkipReason(
+            f"queue empty ({hidden} messages being processed)" if hidden else "queue empty"
+        )
+    sequence = _sequence(context.cursor) + 1
+    context.update_cursor(json.dumps({"sequence": sequence}))
+    return RunRequest(run_key=f"ingest-{sequence}", tags={"nelo/queue_waiting": str(waiting)})
+
+
+automation_sensor = AutomationConditionSensorDefinition(
+    "automation",
+    target=AssetSelection.all(),
+    default_status=DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=SETTINGS.sensor_interval_seconds,
+)

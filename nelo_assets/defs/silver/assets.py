@@ -1,0 +1,50 @@
+"""Silver assets: valid, flattened, de-duplicated events and their items, per event_date."""
+
+from collections.abc import Iterator
+
+from dagster import AssetExecutionContext, AssetSpec, MaterializeResult, multi_asset
+
+from nelo_assets.defs.automation import follow_upstream
+from nelo_assets.defs.common import BACKFILL_POLICY, KINDS, OWNERS, partition_date
+from nelo_assets.defs.metadata import table_metadata
+from nelo_assets.defs.partitions import daily_partitions
+from nelo_assets.defs.resources import LakeResource
+from nelo_assets.transform.silver import build_silver_partition
+
+
+def _spec(name: str, description: str) -> AssetSpec:
+    return AssetSpec(
+        name,
+        deps=["bronze_events"],
+        description=description,
+        group_name="silver",
+        kinds=KINDS,
+        owners=OWNERS,
+        automation_condition=follow_upstream(),
+        partitions_def=daily_partitions,
+    )
+
+
+@multi_asset(
+    specs=[
+        _spec("silver_events", "Which valid events happened: one row per de-duplicated event."),
+        _spec("silver_items", "Which products each valid event was about: one row per item."),
+    ],
+    partitions_def=daily_partitions,
+    backfill_policy=BACKFILL_POLICY,
+)
+def silver(context: AssetExecutionContext, lake: LakeResource) -> Iterator[MaterializeResult]:
+    result = build_silver_partition(lake.lake, lake.settings, partition_date(context))
+    yield MaterializeResult(
+        asset_key="silver_events",
+        metadata=table_metadata(
+            "silver_events",
+            result.events,
+            bronze_rows=result.bronze_rows,
+            quarantined=result.quarantined,
+            duplicates_removed=result.duplicates_removed,
+        ),
+    )
+    yield MaterializeResult(
+        asset_key="silver_items", metadata=table_metadata("silver_items", result.items)
+    )

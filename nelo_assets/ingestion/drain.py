@@ -1,0 +1,285 @@
+"""Queue -> landing -> routing -> delete: the ingest run as plain functions (no Dagster here).
+
+Each receiver thread long-polls, buffers up to `flush_size` messages, then flushes them: land the
+bodies durably, route them into bronze and quarantine files, mark the batch routed, and only then
+delete the messages from SQS (R1). A crash at any point leaves the messages in the queue; their
+redelivery writes rows the bronze read model dedupes by message_id (R2).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+from uuid import uuid4
+
+from nelo_assets.ingestion.bronze import RoutedBatch, mark_routed, recover_unrouted, route_messages
+from nelo_assets.ingestion.landing import LandedMessage, write_landing_file
+from nelo_assets.ingestion.sqs import QUEUE_ERRORS, QueueError, describe_error
+from nelo_assets.settings import Settings
+from nelo_assets.storage.lake import Lake
+
+# Fault-injection seam for the kill tests (nelo_assets_tests/test_ingest_faults.py): when this
+# variable names a stage, the process prints "PAUSED <stage>" and blocks there, so a test can
+# SIGKILL it at exactly that point. Unset in production; it costs one dict lookup per flush.
+PAUSE_ENV = "NELO_INGEST_PAUSE_AT"
+PAUSE_STAGES = ("after_receive", "after_landing", "after_routing", "before_delete")
+
+MAX_RECEIVE = 10  # SQS returns at most 10 messages a call
+MAX_DELETE = 10  # and deletes at most 10 a batch call
+# Messages per landing batch: larger means fewer files, smaller means fewer messages in flight
+# (each moto receive scans them all; bench/bench_ingest.py measures it).
+DEFAULT_FLUSH_SIZE = 100
+DEFAULT_VISIBILITY_TIMEOUT = 300
+DEFAULT_WAIT_SECONDS = 2
+RECEIVE_ATTRIBUTES = ["ApproximateReceiveCount", "SentTimestamp"]
+
+Log = Callable[[str], None]
+
+_PAUSE_PRINT = threading.Lock()
+
+
+def pause_point(stage: str) -> None:
+    if os.environ.get(PAUSE_ENV) == stage:
+        with _PAUSE_PRINT:  # print() writes text and newline apart: threads would interleave
+            print(f"PAUSED {stage}", flush=True)
+        threading.Event().wait()
+
+
+def new_batch_id(received_at: datetime) -> str:
+    """Sorts in receive order; the random tail keeps concurrent receivers apart."""
+    return f"{received_at.astimezone(UTC):%Y%m%dT%H%M%S%fZ}-{uuid4().hex[:8]}"
+
+
+@dataclass
+class IngestReport:
+    messages_received: int = 0
+    messages_landed: int = 0
+    events_routed: int = 0
+    quarantined: int = 0
+    events_by_date: dict[date, int] = field(default_factory=dict)
+    landing_batches: list[str] = field(default_factory=list)
+    deletes_failed: int = 0
+    recovered_batches: list[str] = field(default_factory=list)
+    max_queue_seconds: float = 0.0  # longest a message waited in SQS (SentTimestamp to receipt)
+
+    @property
+    def partitions_touched(self) -> list[date]:
+        return sorted(self.events_by_date)
+
+    def add(self, routed: RoutedBatch) -> None:
+        self.events_routed += routed.events
+        self.quarantined += routed.quarantined
+        for event_date, rows in routed.rows_by_date.items():
+            self.events_by_date[event_date] = self.events_by_date.get(event_date, 0) + rows
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["events_by_date"] = {d.isoformat(): n for d, n in sorted(self.events_by_date.items())}
+        return data
+
+
+@dataclass
+class _Received:
+    message_id: str
+    receipt_handle: str
+    received_at: datetime
+    receive_count: int
+    body: bytes
+
+
+class _Drain:
+    """State shared by the receiver threads: the message and time budgets, and the report."""
+
+    def __init__(self, max_messages: int, max_seconds: float) -> None:
+        self.lock = threading.Lock()
+        # moto server (the local demo's SQS) rebuilds its message list on delete without a lock,
+        # so two concurrent deletes can bring a deleted message back. Deletes are cheap next to
+        # receives; serialising them costs little on real SQS.
+        self.delete_lock = threading.Lock()
+        self.remaining = max_messages
+        self.deadline = time.monotonic() + max_seconds
+        self.report = IngestReport()
+
+    def reserve(self) -> int:
+        with self.lock:
+            if self.remaining <= 0 or time.monotonic() >= self.deadline:
+                return 0
+            count = min(MAX_RECEIVE, self.remaining)
+            self.remaining -= count
+            return count
+
+    def release(self, count: int) -> None:
+        with self.lock:
+            self.remaining += count
+
+    def seconds_left(self) -> float:
+        return self.deadline - time.monotonic()
+
+
+def delete_messages(client: Any, queue_url: str, receipt_handles: list[str]) -> int:
+    """DeleteMessageBatch in tens; failed entries are retried once. Returns how many still failed.
+
+    A message that could not be deleted comes back after its visibility timeout and is deduped.
+    """
+    failed = 0
+    for start in range(0, len(receipt_handles), MAX_DELETE):
+        chunk = receipt_handles[start : start + MAX_DELETE]
+        entries = [{"Id": str(i), "ReceiptHandle": h} for i, h in enumerate(chunk)]
+        for _attempt in range(2):
+            try:
+                response = client.delete_message_batch(QueueUrl=queue_url, Entries=entries)
+            except QUEUE_ERRORS:
+                continue
+            failed_ids = {entry["Id"] for entry in response.get("Failed", [])}
+            entries = [entry for entry in entries if entry["Id"] in failed_ids]
+            if not entries:
+                break
+        failed += len(entries)
+    return failed
+
+
+def _flush(
+    client: Any,
+    queue_url: str,
+    lake: Lake,
+    settings: Settings,
+    buffer: list[_Received],
+    state: _Drain,
+    log: Log,
+) -> None:
+    pause_point("after_receive")
+    first = buffer[0].received_at
+    batch_id = new_batch_id(first)
+    landed = [LandedMessage(m.message_id, m.received_at, m.receive_count, m.body) for m in buffer]
+    path = write_landing_file(lake.landing_dir, batch_id, landed, first.date())
+    pause_point("after_landing")
+    routed = route_messages(lake, settings, batch_id, first.date(), landed)
+    pause_point("after_routing")
+    mark_routed(path, routed)
+    pause_point("before_delete")
+    with state.delete_lock:
+        failed = delete_messages(client, queue_url, [m.receipt_handle for m in buffer])
+    with state.lock:
+        state.report.add(routed)
+        state.report.messages_landed += routed.messages
+        state.report.landing_batches.append(batch_id)
+        state.report.deletes_failed += failed
+    log(
+        f"batch {batch_id}: {routed.messages} messages, {routed.events} events to "
+        f"{len(routed.event_dates)} partitions, {routed.quarantined} quarantined, "
+        f"{failed} deletes failed"
+    )
+
+
+def _receive(
+    client: Any,
+    queue_url: str,
+    lake: Lake,
+    settings: Settings,
+    state: _Drain,
+    *,
+    flush_size: int,
+    visibility_timeout: int,
+    wait_seconds: int,
+    log: Log,
+) -> None:
+    buffer: list[_Received] = []
+    # Flush well before the first buffered message could become visible again.
+    max_buffer_age = visibility_timeout / 3
+    try:
+        while (count := state.reserve()) > 0:
+            response = client.receive_message(
+                QueueUrl=queue_url,
+                MaxNumberOfMessages=count,
+                WaitTimeSeconds=max(0, min(wait_seconds, int(state.seconds_left()))),
+                VisibilityTimeout=visibility_timeout,
+                AttributeNames=RECEIVE_ATTRIBUTES,
+            )
+            received_at = datetime.now(UTC)
+            messages = response.get("Messages", [])
+            state.release(count - len(messages))
+            waited = [
+                received_at.timestamp() - int(m["Attributes"]["SentTimestamp"]) / 1000
+                for m in messages
+                if "SentTimestamp" in m.get("Attributes", {})
+            ]
+            with state.lock:
+                state.report.messages_received += len(messages)
+                state.report.max_queue_seconds = max([state.report.max_queue_seconds, *waited])
+            buffer.extend(
+                _Received(
+                    message_id=m["MessageId"],
+                    receipt_handle=m["ReceiptHandle"],
+                    received_at=received_at,
+                    receive_count=int(m.get("Attributes", {}).get("ApproximateReceiveCount", 1)),
+                    body=m["Body"].encode("utf-8"),
+                )
+                for m in messages
+            )
+            if not messages:
+                break  # the queue is empty (for this long poll)
+            age = (received_at - buffer[0].received_at).total_seconds()
+            if len(buffer) >= flush_size or age >= max_buffer_age:
+                _flush(client, queue_url, lake, settings, buffer, state, log)
+                buffer = []
+    finally:
+        # What was received is landed even when a later receive fails (fewer redeliveries).
+        if buffer:
+            _flush(client, queue_url, lake, settings, buffer, state, log)
+
+
+def drain_queue(
+    client: Any,
+    queue_url: str,
+    lake: Lake,
+    settings: Settings,
+    *,
+    max_messages: int,
+    max_seconds: float,
+    receivers: int = 4,
+    flush_size: int = DEFAULT_FLUSH_SIZE,
+    visibility_timeout: int = DEFAULT_VISIBILITY_TIMEOUT,
+    wait_seconds: int = DEFAULT_WAIT_SECONDS,
+    log: Log | None = None,
+) -> IngestReport:
+    """Receive until the queue is empty or a budget is spent; land, route, then delete.
+
+    The receivers share `client`: botocore clients are thread-safe (sessions are not, and none
+    is created here). Raises QueueError with a one-line message when the queue cannot be used.
+    """
+    log = log or (lambda _line: None)
+    state = _Drain(max_messages, max_seconds)
+    recovered = recover_unrouted(lake, settings)
+    for routed in recovered:
+        state.report.add(routed)
+        state.report.recovered_batches.append(routed.batch_id)
+        log(f"recovered unrouted landing batch {routed.batch_id}")
+    with ThreadPoolExecutor(max_workers=receivers, thread_name_prefix="nelo-receive") as pool:
+        futures = [
+            pool.submit(
+                _receive,
+                client,
+                queue_url,
+                lake,
+                settings,
+                state,
+                flush_size=flush_size,
+                visibility_timeout=visibility_timeout,
+                wait_seconds=wait_seconds,
+                log=log,
+            )
+            for _ in range(receivers)
+        ]
+        errors = [f.exception() for f in futures if f.exception() is not None]
+    for error in errors:
+        if isinstance(error, QUEUE_ERRORS):
+            raise QueueError(f"SQS queue {queue_url}: {describe_error(error)}") from error
+        raise error
+    state.report.landing_batches.sort()
+    return state.report

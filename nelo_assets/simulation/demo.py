@@ -1,0 +1,250 @@
+"""`make demo`: the whole system live on one machine, no AWS account.
+
+Starts a local SQS-compatible server (moto) with the queue and its dead-letter queue, loads the
+last 14 days of simulated history into the landing archive (first start only), starts live app
+traffic into the queue and `dagster dev` with the sensors and automation on, then backfills the
+history through the Dagster daemon so the marts fill up with no click. Ctrl-C stops everything.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+import urllib.error
+import urllib.request
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+from nelo_assets.ingestion.bronze import recover_unrouted
+from nelo_assets.ingestion.landing import iter_landing_files
+from nelo_assets.serving.analytics import publish_views
+from nelo_assets.settings import DEMO_QUEUE_NAME, DEMO_SQS_PORT, Settings
+from nelo_assets.simulation import processes
+from nelo_assets.storage.lake import Lake
+
+# Sizes can be lowered for tests through the environment.
+HISTORY_DAYS = int(os.environ.get("NELO_DEMO_HISTORY_DAYS", "14"))
+HISTORY_EVENTS_PER_DAY = int(os.environ.get("NELO_DEMO_EVENTS_PER_DAY", "4000"))
+LIVE_EVENTS_PER_SECOND = 3
+UI_PORT = int(os.environ.get("NELO_UI_PORT", "3000"))
+DASHBOARD_PORT = int(os.environ.get("NELO_DASHBOARD_PORT", "8501"))
+SQS_PORT = int(os.environ.get("NELO_DEMO_SQS_PORT", str(DEMO_SQS_PORT)))
+STARTUP_DEADLINE_SECONDS = 180
+
+
+class DemoError(RuntimeError):
+    """The demo could not start; the message says why in one line."""
+
+
+def _wait_for_http(url: str, deadline_seconds: float, what: str) -> None:
+    deadline = time.monotonic() + deadline_seconds
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            time.sleep(0.5)
+    raise DemoError(f"{what} did not answer at {url} within {deadline_seconds:.0f} s")
+
+
+def _demo_environment(settings: Settings) -> dict[str, str]:
+    env = dict(os.environ)
+    # The local server accepts any credentials; these are placeholders, not secrets (R8).
+    env.setdefault("AWS_ACCESS_KEY_ID", "demo")
+    env.setdefault("AWS_SECRET_ACCESS_KEY", "demo")
+    env.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    env["AWS_ENDPOINT_URL_SQS"] = f"http://127.0.0.1:{SQS_PORT}"
+    env["NELO_DATA_DIR"] = str(settings.data_dir)
+    env.setdefault("DAGSTER_HOME", str(Path(".dagster_home").resolve()))
+    env.setdefault("NELO_SENSOR_INTERVAL_SECONDS", "15")
+    return env
+
+
+def _create_queue(env: dict[str, str]) -> str:
+    from nelo_assets.ingestion.sqs import ensure_queue, sqs_client
+
+    os.environ.update(env)
+    client = sqs_client()
+    return ensure_queue(client, DEMO_QUEUE_NAME, dead_letter_name=f"{DEMO_QUEUE_NAME}-dlq")
+
+
+def _history_dates(today: date) -> list[date]:
+    return [today - timedelta(days=n) for n in range(HISTORY_DAYS, -1, -1)]  # through today
+
+
+def _write_history(settings: Settings, lake: Lake) -> bool:
+    """Simulated history into the landing archive, once; False when it is already there."""
+    if any(iter_landing_files(lake.landing_dir)):
+        return False
+    from nelo_assets.simulation.cli import SimulationConfig, write_archive
+
+    start = _history_dates(datetime.now(settings.tz).date())[0]
+    config = SimulationConfig(
+        start=start,
+        days=HISTORY_DAYS + 1,  # through today, up to now: the live stream carries on
+        events_per_day=HISTORY_EVENTS_PER_DAY,
+        timezone=settings.timezone,
+        end=datetime.now(UTC),  # late uploads that would arrive after now are not there yet
+    )
+    summary = write_archive(config, lake.landing_dir)
+    # Routed now, so the first ingest run has nothing to recover and bronze is ready to compact.
+    recover_unrouted(lake, settings)
+    print(f"history: {summary}")
+    return True
+
+
+def _launch_history_backfill(dates: list[date]) -> str:
+    """Ask the running Dagster to backfill bronze (from landing) and everything downstream."""
+    from nelo_assets.definitions import daily_assets
+
+    query = """
+    mutation($params: LaunchBackfillParams!) {
+      launchPartitionBackfill(backfillParams: $params) {
+        __typename
+        ... on LaunchBackfillSuccess { backfillId }
+        ... on PythonError { message }
+        ... on InvalidSubsetError { message }
+      }
+    }"""
+    params = {
+        "partitionNames": [d.isoformat() for d in dates],
+        "assetSelection": [
+            {"path": key.path} for asset in daily_assets for key in sorted(asset.keys)
+        ],
+        "fromFailure": False,
+        "title": "demo history",
+    }
+    body = json.dumps({"query": query, "variables": {"params": params}}).encode()
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{UI_PORT}/graphql",
+        data=body,
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        result = json.load(response)["data"]["launchPartitionBackfill"]
+    if result["__typename"] != "LaunchBackfillSuccess":
+        raise DemoError(f"history backfill was refused: {result.get('message')}")
+    return result["backfillId"]
+
+
+def run() -> int:
+    settings = Settings.from_env()
+    lake = Lake(settings.data_dir)
+    env = _demo_environment(settings)
+    log_dir = Path(env["DAGSTER_HOME"]) / "demo-logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    children = []
+
+    def shutdown(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    # Explicit handlers: a shell that starts us in the background makes us ignore SIGINT.
+    signal.signal(signal.SIGINT, shutdown)
+    signal.signal(signal.SIGTERM, shutdown)
+    try:
+        children.append(
+            processes.start(
+                [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(SQS_PORT)],
+                env=env,
+                log_path=log_dir / "sqs-server.log",
+            )
+        )
+        _wait_for_http(f"http://127.0.0.1:{SQS_PORT}/moto-api/", 30, "the local SQS server")
+        queue_url = _create_queue(env)
+        env["NELO_SQS_QUEUE_URL"] = queue_url
+        print(f"SQS queue (moto server): {queue_url}")
+
+        new_history = _write_history(settings, lake)
+        publish_views(lake)
+
+        children.append(
+            processes.start(
+                [
+                    sys.executable,
+                    "-m",
+                    "nelo_assets.simulation.cli",
+                    "sqs",
+                    "--rate",
+                    str(LIVE_EVENTS_PER_SECOND),
+                    "--queue-url",
+                    queue_url,
+                ],
+                env=env,
+                log_path=log_dir / "simulator.log",
+            )
+        )
+        children.append(
+            processes.start(
+                [
+                    sys.executable,
+                    "-m",
+                    "dagster",
+                    "dev",
+                    "-w",
+                    "workspace.yaml",
+                    "-p",
+                    str(UI_PORT),
+                ],
+                env=env,
+                log_path=log_dir / "dagster.log",
+            )
+        )
+        children.append(
+            processes.start(
+                [
+                    sys.executable,
+                    "-m",
+                    "streamlit",
+                    "run",
+                    "nelo_assets/serving/dashboard/app.py",
+                    "--server.headless",
+                    "true",
+                    "--server.port",
+                    str(DASHBOARD_PORT),
+                    "--browser.gatherUsageStats",
+                    "false",
+                ],
+                env=env,
+                log_path=log_dir / "dashboard.log",
+            )
+        )
+        _wait_for_http(
+            f"http://127.0.0.1:{UI_PORT}/server_info", STARTUP_DEADLINE_SECONDS, "Dagster"
+        )
+        if new_history:
+            backfill_id = _launch_history_backfill(_history_dates(datetime.now(settings.tz).date()))
+            print(f"history backfill launched: {backfill_id}")
+        print(
+            f"\nDagster UI:       http://127.0.0.1:{UI_PORT}\n"
+            f"Dashboard:        http://127.0.0.1:{DASHBOARD_PORT}\n"
+            f"Query surface:    {lake.duckdb_path} (open read-only)\n"
+            f"Logs:             {log_dir}\n"
+            "Live traffic flows into the queue; the sqs sensor ingests it and automation builds "
+            "silver, gold and marts.\nPress Ctrl-C to stop everything.",
+            flush=True,
+        )
+        while all(child.poll() is None for child in children):
+            time.sleep(1)
+        dead = [c.args for c in children if c.poll() is not None]
+        raise DemoError(f"a demo process exited unexpectedly: {dead[0]} (see {log_dir})")
+    except KeyboardInterrupt:
+        print("\nstopping...", flush=True)
+        return 0
+    except DemoError as exc:
+        print(f"make demo: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        # A second Ctrl-C must not cut the clean-up short.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        processes.stop(children)
+
+
+def main() -> None:
+    sys.exit(run())
+
+
+if __name__ == "__main__":
+    main()
