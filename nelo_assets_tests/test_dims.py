@@ -17,7 +17,7 @@ from nelo_assets.settings import Settings
 from nelo_assets.storage.lake import Lake
 from nelo_assets.storage.sql_models import connect, write_parquet
 from nelo_assets.storage.tables import TABLE_SCHEMAS
-from nelo_assets.transform.dims import build_dim_items, build_dim_users, dim_file
+from nelo_assets.transform.dims import build_dim_items, build_dim_users
 
 D1, D2, D3 = date(2026, 3, 9), date(2026, 3, 10), date(2026, 3, 11)
 
@@ -99,7 +99,7 @@ BASE_ITEMS = [
 
 
 def versions(lake: Lake, item_id: str) -> list[tuple]:
-    rows = read_rows(dim_file(lake, "dim_items"), "valid_from")
+    rows = read_rows(lake.table_file("dim_items"), "valid_from")
     return [
         (
             r["item_name"],
@@ -134,7 +134,7 @@ def test_dim_items_rename_and_rename_back_give_three_chained_versions(
         ("Mug", T2, T3, False, T2, T3, Decimal("2.50")),  # c2 (D1), c3 (D2)
         ("Jar", T3, None, True, T3, T3, None),  # c4: no price seen
     ]
-    rows = read_rows(dim_file(lake, "dim_items"), "item_sk")
+    rows = read_rows(lake.table_file("dim_items"), "item_sk")
     assert len({r["item_sk"] for r in rows}) == 7
     assert all(r["item_brand"] is None for r in rows if r["item_id"] == "B1")
 
@@ -144,20 +144,20 @@ def test_dim_items_late_row_matching_its_version_adds_nothing(
 ) -> None:
     write_facts(lake, "fact_event_items", BASE_ITEMS)
     build_dim_items(lake, settings)
-    before = read_rows(dim_file(lake, "dim_items"), "item_sk")
+    before = read_rows(lake.table_file("dim_items"), "item_sk")
 
     # Arrives days later, but its time (between e1 and e2) is inside the first "Shoe" version.
     late = item_row("late", at(D1, 15, 30), "Shoe", "99.00")
     write_facts(lake, "fact_event_items", [*BASE_ITEMS, late])
     build_dim_items(lake, settings)
 
-    assert read_rows(dim_file(lake, "dim_items"), "item_sk") == before
+    assert read_rows(lake.table_file("dim_items"), "item_sk") == before
 
 
 def test_dim_items_late_row_that_differs_splits_its_version(lake: Lake, settings: Settings) -> None:
     write_facts(lake, "fact_event_items", BASE_ITEMS)
     build_dim_items(lake, settings)
-    current_sk = [r for r in read_rows(dim_file(lake, "dim_items"), "item_sk") if r["is_current"]]
+    current_sk = [r for r in read_rows(lake.table_file("dim_items"), "item_sk") if r["is_current"]]
 
     t_late = at(D1, 15, 30)  # between e1 and e2
     late = item_row("late", t_late, "Shoe X", "9.50")
@@ -173,7 +173,7 @@ def test_dim_items_late_row_that_differs_splits_its_version(lake: Lake, settings
         ("Shoe", T4, None, True, T4, T5, Decimal("11.00")),
     ]
     # Versions that did not change keep their surrogate keys.
-    after = [r for r in read_rows(dim_file(lake, "dim_items"), "item_sk") if r["is_current"]]
+    after = [r for r in read_rows(lake.table_file("dim_items"), "item_sk") if r["is_current"]]
     assert [r["item_sk"] for r in after] == [r["item_sk"] for r in current_sk]
 
 
@@ -230,7 +230,7 @@ def test_dim_users_totals_and_platforms(lake: Lake, settings: Settings) -> None:
 
     assert build_dim_users(lake, settings) == 2
 
-    users = read_rows(dim_file(lake, "dim_users"), "user_id")
+    users = read_rows(lake.table_file("dim_users"), "user_id")
     assert users == [
         {
             "user_sk": hashlib.md5(b"u1").hexdigest(),
@@ -270,7 +270,7 @@ def test_dims_rebuild_gives_identical_files(lake: Lake, settings: Settings) -> N
     def rebuild() -> list[bytes]:
         build_dim_items(lake, settings)
         build_dim_users(lake, settings)
-        return [dim_file(lake, table).read_bytes() for table in ("dim_items", "dim_users")]
+        return [lake.table_file(table).read_bytes() for table in ("dim_items", "dim_users")]
 
     assert rebuild() == rebuild()
 
@@ -278,7 +278,7 @@ def test_dims_rebuild_gives_identical_files(lake: Lake, settings: Settings) -> N
 def test_dims_without_facts_are_empty_tables(lake: Lake, settings: Settings) -> None:
     assert build_dim_items(lake, settings) == 0
     assert build_dim_users(lake, settings) == 0
-    assert read_rows(dim_file(lake, "dim_users"), "user_id") == []
+    assert read_rows(lake.table_file("dim_users"), "user_id") == []
 
 
 def comparable(version: tuple) -> tuple:
@@ -359,7 +359,7 @@ def test_dim_items_matches_the_row_by_row_rule_on_random_rows(
 
     build_dim_items(lake, settings)
 
-    built = read_rows(dim_file(lake, "dim_items"), "item_sk")
+    built = read_rows(lake.table_file("dim_items"), "item_sk")
     assert len({r["item_sk"] for r in built}) == len(built)
     columns = ("item_id", "item_name", "item_brand", "item_category", "valid_from", "valid_to")
     columns += ("is_current", "last_seen_at", "last_price")

@@ -13,7 +13,7 @@ import pytest
 from nelo_assets.settings import Settings
 from nelo_assets.storage.lake import Lake
 from nelo_assets.storage.sql_models import bind_parquet, connect, load_sql
-from nelo_assets.transform.dims import build_dim_items, dim_file, partition_files
+from nelo_assets.transform.dims import build_dim_items
 from nelo_assets.transform.marts import build_mart_item_list_daily, build_mart_product_daily_metrics
 from nelo_assets_tests.test_dims import at, read_rows, write_facts
 
@@ -314,8 +314,8 @@ def test_mart_product_daily_shows_the_current_name_on_every_date(
         lake,
         "mart_product_daily",
         {
-            "mart_product_daily_metrics": partition_files(lake, "mart_product_daily_metrics"),
-            "dim_items": [dim_file(lake, "dim_items")],
+            "mart_product_daily_metrics": lake.all_partition_files("mart_product_daily_metrics"),
+            "dim_items": [lake.table_file("dim_items")],
         },
         "event_date, item_id",
     )
@@ -367,7 +367,7 @@ def test_master_list_items_engagement_columns_and_rows(lake: Lake) -> None:
     rows = query_view(
         lake,
         "master_list_items_engagement",
-        {t: partition_files(lake, t) for t in ("fact_event_items", "fact_events")},
+        {t: lake.all_partition_files(t) for t in ("fact_event_items", "fact_events")},
         "event_item_id",
     )
 

@@ -50,6 +50,18 @@ class Lake:
         """The single file of a partition that is replaced as a whole (silver, gold)."""
         return self.partition_dir(table, event_date) / "part.parquet"
 
+    def table_file(self, table: str) -> Path:
+        """The single file of an unpartitioned table (the dimensions), replaced as a whole."""
+        return self.table_dir(table) / "part.parquet"
+
+    def partition_files(self, table: str, event_date: date | str) -> list[Path]:
+        """Every Parquet file of one partition (bronze appends several; the rest hold one)."""
+        return sorted(self.partition_dir(table, event_date).glob("*.parquet"))
+
+    def all_partition_files(self, table: str) -> list[Path]:
+        """Every Parquet file of every partition of `table`, oldest date first."""
+        return sorted(self.table_dir(table).glob("event_date=*/*.parquet"))
+
     # Quarantine comes from two places: ingestion (whole messages and unroutable events,
     # append-only, one file per landing batch) and silver (one file per event_date, replaced).
     def ingest_quarantine_file(self, received_date: date | str, batch_id: str) -> Path:
