@@ -21,7 +21,7 @@ $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 	@mkdir -p $(DAGSTER_HOME)
 	cp dagster.yaml $(DAGSTER_HOME)/dagster.yaml
 
-test: $(STAMP)
+test: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 	@bash .ci/ensure-chromium
 	$(BIN)/ruff check .
 	$(BIN)/dg check defs
@@ -68,4 +68,4 @@ clean:
 
 # Regenerate the committed snapshot of the asset graph (say why in the commit that changes it).
 snapshot: $(STAMP)
-	env -u NELO_START_DATE -u NELO_TIMEZONE -u NELO_SENSOR_INTERVAL_SECONDS $(BIN)/python nelo_assets_tests/test_definitions_snapshot.py > nelo_assets_tests/snapshots/definitions.json
+	env -u NELO_START_DATE -u NELO_TIMEZONE -u NELO_SENSOR_INTERVAL_SECONDS $(BIN)/python nelo_assets_tests/defs/test_definitions_snapshot.py > nelo_assets_tests/defs/snapshots/definitions.json

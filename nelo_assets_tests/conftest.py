@@ -1,32 +1,24 @@
-"""Shared fixtures: one moto SQS server over HTTP per session, a fresh queue and lake per test."""
+"""Shared fixtures: one moto SQS server over HTTP per session, a fresh queue and lake per test,
+an empty lake with its settings, and the dashboard's sample lake built once per run."""
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
 from uuid import uuid4
-from zoneinfo import ZoneInfo
 
 import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
 from nelo_assets.defs.resources import SQSResource
-from nelo_assets.ingestion.bronze import read_bronze, read_quarantine
-from nelo_assets.ingestion.drain import IngestReport, drain_queue
 from nelo_assets.ingestion.sqs import ensure_queue
+from nelo_assets.serving.dashboard.sample import build_sample_lake
 from nelo_assets.settings import Settings
 from nelo_assets.storage.lake import Lake
-
-TEST_START_DATE = date(2020, 1, 1)
-TEST_TIMEZONE = "America/Mexico_City"
+from nelo_assets_tests.helpers import TEST_START_DATE, TEST_TIMEZONE, QueueLake, settings_for
 
 _AWS_ENV = {
     "AWS_DEFAULT_REGION": "us-east-1",
@@ -56,68 +48,6 @@ def sqs_endpoint() -> Iterator[str]:
         server.stop()
 
 
-@dataclass
-class QueueLake:
-    """A fresh queue (with its dead-letter queue) and an empty lake under tmp_path."""
-
-    queue_url: str
-    dlq_url: str
-    client: Any
-    settings: Settings
-    lake: Lake
-    sqs: SQSResource
-
-    def counts(self) -> tuple[int, int]:
-        attributes = self.client.get_queue_attributes(
-            QueueUrl=self.queue_url,
-            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-        )["Attributes"]
-        return (
-            int(attributes["ApproximateNumberOfMessages"]),
-            int(attributes["ApproximateNumberOfMessagesNotVisible"]),
-        )
-
-    def drain_until_empty(self, **options: Any) -> list[IngestReport]:
-        """Drain as the sensor would, run after run, until the queue is empty; one run usually
-        does it. moto's threaded server sometimes fails a receive ("Set changed size during
-        iteration"), and the messages it hid come back after their visibility timeout, which is
-        short here for that reason."""
-        options = {
-            "max_messages": 10_000,
-            "max_seconds": 60,
-            "visibility_timeout": 10,
-            "wait_seconds": 0,
-            **options,
-        }
-        deadline = time.monotonic() + 120
-        reports = [drain_queue(self.client, self.queue_url, self.lake, self.settings, **options)]
-        while self.counts() != (0, 0) and time.monotonic() < deadline:
-            time.sleep(1)  # until a hidden message is visible again
-            reports.append(
-                drain_queue(self.client, self.queue_url, self.lake, self.settings, **options)
-            )
-        return reports
-
-    def send(self, bodies: list[str]) -> list[str]:
-        """Send bodies in batches (ten at most, under 1 MiB); return their message ids in order."""
-        ids: list[str] = []
-        chunk: list[str] = []
-        for body in [*bodies, None]:
-            full = len(chunk) == 10 or sum(map(len, chunk)) + len(body or "") > 1_000_000
-            if chunk and (body is None or full):
-                response = self.client.send_message_batch(
-                    QueueUrl=self.queue_url,
-                    Entries=[{"Id": str(i), "MessageBody": b} for i, b in enumerate(chunk)],
-                )
-                assert not response.get("Failed"), response.get("Failed")
-                by_id = {entry["Id"]: entry["MessageId"] for entry in response["Successful"]}
-                ids.extend(by_id[str(i)] for i in range(len(chunk)))
-                chunk = []
-            if body is not None:
-                chunk.append(body)
-        return ids
-
-
 @pytest.fixture
 def queue_lake(sqs_endpoint: str, tmp_path: Path) -> QueueLake:
     client = boto3.client("sqs")
@@ -142,147 +72,20 @@ def queue_lake(sqs_endpoint: str, tmp_path: Path) -> QueueLake:
     )
 
 
-# --- Test traffic: bodies built by hand, with what the contract says must become of each. ---
+@pytest.fixture
+def lake(tmp_path: Path) -> Lake:
+    return Lake(tmp_path)
 
 
-@dataclass(frozen=True)
-class Sent:
-    """A body to send, and where each of its events must end up (computed from EVENTS.md)."""
-
-    body: str
-    bronze: dict[int, date]  # batch_index -> event_date
-    quarantine: dict[int | None, str]  # batch_index (None: the whole message) -> reason
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return settings_for(tmp_path)
 
 
-def _local(day: date, hour: int) -> datetime:
-    return datetime(day.year, day.month, day.day, hour, 7, 30, tzinfo=ZoneInfo(TEST_TIMEZONE))
-
-
-def _event(timestamp: object, n: int, **extra: object) -> dict[str, object]:
-    return {
-        "event_name": "view_item",
-        "event_timestamp": timestamp,
-        "user_id": f"user-{n}",
-        **extra,
-    }
-
-
-def _single(event: dict[str, object], bronze_date: date | None = None, reason: str = "") -> Sent:
-    return Sent(
-        json.dumps(event),
-        {0: bronze_date} if bronze_date else {},
-        {} if bronze_date else {0: reason},
-    )
-
-
-def traffic(count: int, days: list[date], now: datetime) -> list[Sent]:
-    """Bodies in every shape SQS can carry (all reasons but too_large, invalid_utf8): `count`
-    shapes, so a few more bodies, as an app retry sends its body twice."""
-    sent: list[Sent] = []
-    for n in range(count):
-        day = days[n % len(days)]
-        # Late evening local time is the next UTC day: the date must come from the local clock.
-        local = _local(day, 22 if n % 2 else 1)
-        utc_text = local.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        micros = int(local.timestamp()) * 1_000_000
-        shape = n % 16
-        if shape == 0:
-            sent.append(_single(_event(local.isoformat(), n), day))
-        elif shape == 1:
-            sent.append(_single(_event(utc_text, n, event_id=f"e-{n}"), day))
-        elif shape == 2:
-            sent.append(_single(_event(micros, n, platform="ios"), day))
-        elif shape == 3:
-            sent.append(_single(_event(micros // 1000, n), day))
-        elif shape == 4:  # a batch: good members on two dates, and every routing failure
-            other = days[(n + 1) % len(days)]
-            members = [
-                _event(local.isoformat(), n),
-                "not an object",
-                _event(_local(other, 12).isoformat(), n),
-                {"event_name": "login", "user_id": "u"},
-                _event("yesterday", n),
-                _event(1.5e15, n),
-                _event("1700000000000", n),
-                _event(999, n),
-                _event(utc_text, n, user_id=None),  # no user: silver's problem, bronze keeps it
-            ]
-            sent.append(
-                Sent(
-                    json.dumps({"events": members}),
-                    {0: day, 2: other, 8: day},
-                    {
-                        1: "invalid_shape",
-                        3: "missing_field",
-                        4: "invalid_timestamp",
-                        5: "invalid_type",
-                        6: "invalid_timestamp",
-                        7: "invalid_timestamp",
-                    },
-                )
-            )
-        elif shape == 5:
-            sent.append(Sent("{not json", {}, {None: "invalid_json"}))
-        elif shape == 6:
-            sent.append(Sent(json.dumps([_event(utc_text, n)]), {}, {None: "invalid_shape"}))
-        elif shape == 7:
-            sent.append(Sent(json.dumps({"events": []}), {}, {None: "invalid_shape"}))
-        elif shape == 8:
-            body = json.dumps({"events": [_event(utc_text, n)] * 501})
-            sent.append(Sent(body, {}, {None: "invalid_shape"}))
-        elif shape == 9:
-            before_start = _local(TEST_START_DATE - timedelta(days=1), 12).isoformat()
-            sent.append(_single(_event(before_start, n), reason="timestamp_out_of_range"))
-        elif shape == 10:
-            future = (now + timedelta(days=3)).isoformat()
-            sent.append(_single(_event(future, n), reason="timestamp_out_of_range"))
-        elif shape == 11:
-            sent.append(_single({"event_name": "login", "user_id": "u"}, reason="missing_field"))
-        elif shape == 12:  # too many items and a bad item: routable, so bronze keeps it
-            items = [{"item_id": f"sku-{i}", "price": -1} for i in range(201)]
-            sent.append(_single(_event(utc_text, n, items=items), day))
-        elif shape == 13:  # near the SQS limit of 256 KiB
-            event = _event(utc_text, n, event_params={"blob": ""})
-            padding = 256 * 1024 - len(json.dumps(event)) - 64
-            event["event_params"] = {"blob": "x" * padding}
-            sent.append(_single(event, day))
-        elif shape == 14:  # an app retry: the same body twice is two messages, two rows
-            single = _single(_event(utc_text, n), day)
-            sent.extend([single, single])
-        else:
-            sent.append(Sent(json.dumps("just a string"), {}, {None: "invalid_shape"}))
-    return sent
-
-
-def assert_exactly_once(lake: Lake, sent: list[Sent], message_ids: list[str]) -> None:
-    """Every event is in bronze (right partition) or quarantine (right reason), once."""
-    expected_bronze = {
-        (mid, index): day
-        for s, mid in zip(sent, message_ids, strict=True)
-        for index, day in s.bronze.items()
-    }
-    expected_quarantine = {
-        (mid, index): reason
-        for s, mid in zip(sent, message_ids, strict=True)
-        for index, reason in s.quarantine.items()
-    }
-    dates = sorted(set(expected_bronze.values()))
-    bronze = read_bronze(lake, dates)
-    got_bronze = {
-        (row["message_id"], row["batch_index"]): row["event_date"]
-        for row in bronze.iter_rows(named=True)
-    }
-    assert bronze.height == len(got_bronze), "a bronze row appears twice"
-    assert got_bronze == expected_bronze
-    on_disk = {
-        date.fromisoformat(p.name.removeprefix("event_date="))
-        for p in lake.table_dir("bronze_events").glob("event_date=*")
-    }
-    assert on_disk == set(dates)
-    quarantine = read_quarantine(lake)
-    got_quarantine = {
-        (row["message_id"], row["batch_index"]): row["reason"]
-        for row in quarantine.iter_rows(named=True)
-    }
-    assert quarantine.height == len(got_quarantine), "a quarantine row appears twice"
-    assert got_quarantine == expected_quarantine
+@pytest.fixture(scope="session")
+def dashboard_sample(tmp_path_factory: pytest.TempPathFactory) -> Lake:
+    """The simulated sample lake the dashboard tests read (nelo_assets.serving.dashboard.sample)."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # shared by the workers of this run: built once
+    return build_sample_lake(root / "dashboard_sample")

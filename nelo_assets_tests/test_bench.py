@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
+from nelo_assets_tests.helpers import REPO
+
 REQUIRED = {
     "transform_events_per_s",
     "ceiling_events_per_s",

@@ -8,7 +8,8 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-REPO = Path(__file__).resolve().parent.parent
+from nelo_assets_tests.helpers import REPO
+
 NOTEBOOK = REPO / "notebooks" / "analytics.ipynb"
 
 

@@ -1,8 +1,15 @@
-"""What every asset module shares: owners, kinds, backfill policy, the partition date of a run."""
+"""What every asset shares: its decorator arguments, set from the table registry in one place, and
+the partition date of a run."""
 
 from datetime import date
+from typing import Any
 
 from dagster import AssetExecutionContext, BackfillPolicy
+
+from nelo_assets.defs.automation import follow_upstream
+from nelo_assets.defs.metadata import code_references
+from nelo_assets.defs.partitions import daily_partitions
+from nelo_assets.storage.tables import TABLES
 
 OWNERS = ["team:data-platform"]
 KINDS = {"duckdb", "parquet"}
@@ -10,6 +17,35 @@ KINDS = {"duckdb", "parquet"}
 # One partition per run: row counts in the UI are exact per partition, a failed day retries
 # alone, and the daemon runs many days at once within the run queue limit (R6).
 BACKFILL_POLICY = BackfillPolicy.multi_run(max_partitions_per_run=1)
+
+
+def partitioning(*tables: str) -> dict[str, Any]:
+    """The daily partitions and backfill policy of an op that writes `tables` by event_date;
+    nothing for one that rewrites whole tables."""
+    if any(TABLES[table].partitioned for table in tables):
+        return {"partitions_def": daily_partitions, "backfill_policy": BACKFILL_POLICY}
+    return {}
+
+
+def spec_kwargs(group: str, *tables: str, automated: bool = True) -> dict[str, Any]:
+    """What the asset in `group` that publishes `tables` (its stored table, then any view over
+    it) shares with every other asset: kinds, owners, links to the tables' SQL models, and
+    automation that follows upstream unless `automated` is False. A multi_asset adds
+    `partitioning` once for all its specs."""
+    kwargs: dict[str, Any] = {
+        "group_name": group,
+        "kinds": KINDS,
+        "owners": OWNERS,
+        "metadata": {"dagster/code_references": code_references(*tables)},
+    }
+    if automated:
+        kwargs["automation_condition"] = follow_upstream()
+    return kwargs
+
+
+def asset_kwargs(group: str, *tables: str, automated: bool = True) -> dict[str, Any]:
+    """The @asset arguments of such an asset: `spec_kwargs` and `partitioning`."""
+    return {**spec_kwargs(group, *tables, automated=automated), **partitioning(*tables)}
 
 
 def partition_date(context: AssetExecutionContext) -> date:

@@ -46,12 +46,7 @@ def ingest_from_sqs(
         sqs.queue_url,
         lake.lake,
         lake.settings,
-        max_messages=config.max_messages,
-        max_seconds=config.max_seconds,
-        receivers=config.receivers,
-        flush_size=config.flush_size,
-        visibility_timeout=config.visibility_timeout,
-        wait_seconds=config.wait_seconds,
+        **config.model_dump(),  # the config's fields are drain_queue's options, by name
         log=context.log.info,
     )
     # Downstream automation follows these events, old partitions included.
@@ -88,16 +83,17 @@ def ingest_job() -> None:
 
 
 # Bronze (from the landing archive) to the marts: what a contract fix or a lost disk re-runs.
+DAILY_PIPELINE_ASSETS = (
+    "bronze_events",
+    "silver_events",
+    "silver_items",
+    "fact_events",
+    "fact_event_items",
+    "mart_item_list_daily",
+    "mart_product_daily",
+)
 daily_pipeline = define_asset_job(
     "daily_pipeline",
-    selection=AssetSelection.assets(
-        "bronze_events",
-        "silver_events",
-        "silver_items",
-        "fact_events",
-        "fact_event_items",
-        "mart_item_list_daily",
-        "mart_product_daily",
-    ),
+    selection=AssetSelection.assets(*DAILY_PIPELINE_ASSETS),
     partitions_def=daily_partitions,
 )

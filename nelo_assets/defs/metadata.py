@@ -1,13 +1,20 @@
-"""Metadata that documents a table in the Dagster UI: row count, column schema, preview."""
+"""Metadata that documents a table in the Dagster UI: row count, column schema, preview, and the
+link to its SQL model."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import duckdb
-from dagster import MetadataValue, TableColumn, TableSchema
+from dagster import (
+    CodeReferencesMetadataValue,
+    LocalFileCodeReference,
+    MetadataValue,
+    TableColumn,
+    TableSchema,
+)
 
-from nelo_assets.storage.tables import TABLE_SCHEMAS
+from nelo_assets.storage.tables import SQL_DIR, TABLES
 
 PREVIEW_ROWS = 10
 
@@ -16,7 +23,18 @@ def table_schema(table: str) -> TableSchema:
     return TableSchema(
         columns=[
             TableColumn(name=c.name, type=c.type, description=c.description)
-            for c in TABLE_SCHEMAS[table]
+            for c in TABLES[table].columns
+        ]
+    )
+
+
+def code_references(*tables: str) -> CodeReferencesMetadataValue:
+    """Links to the SQL models of `tables`, opened from the asset's page in the UI."""
+    paths = [TABLES[table].sql_path for table in tables]
+    return CodeReferencesMetadataValue(
+        code_references=[
+            LocalFileCodeReference(file_path=str(path), label=str(path.relative_to(SQL_DIR.parent)))
+            for path in paths
         ]
     )
 

@@ -16,6 +16,7 @@ from dagster_duckdb import DuckDBResource
 
 from nelo_assets.defs.settings import SETTINGS
 from nelo_assets.ingestion.sqs import sqs_client
+from nelo_assets.quality.thresholds import VARIABLES, Thresholds
 from nelo_assets.settings import DEFAULT_UI_BASE_URL, Settings
 from nelo_assets.storage.lake import Lake
 
@@ -103,34 +104,6 @@ def _cached_client(
     )
 
 
-@cache
-def _cached_client(
-    _aws_environment: tuple[tuple[str, str], ...],  # only part of the cache key
-    profile_name: str | None,
-    region_name: str | None,
-    aws_access_key_id: str | None,
-    aws_secret_access_key: str | None,
-    aws_session_token: str | None,
-    endpoint_url: str | None,
-    use_ssl: bool,
-    verify: bool | None,
-    max_attempts: int,
-    quick: bool,
-) -> Any:
-    return sqs_client(
-        profile_name=profile_name,
-        region_name=region_name,
-        aws_access_key_id=aws_access_key_id,
-        aws_secret_access_key=aws_secret_access_key,
-        aws_session_token=aws_session_token,
-        endpoint_url=endpoint_url,
-        use_ssl=use_ssl,
-        verify=verify,
-        max_attempts=max_attempts,
-        quick=quick,
-    )
-
-
 def analytics_resource(lake: Lake) -> DuckDBResource:
     """The pipeline's handle on analytics.duckdb (written only by the views asset)."""
     return DuckDBResource(database=str(lake.duckdb_path))
@@ -141,6 +114,24 @@ class AlertsResource(dg.ConfigurableResource):
 
     webhook_url: str | None = None
     ui_base_url: str = DEFAULT_UI_BASE_URL
+
+
+class ChecksResource(dg.ConfigurableResource):
+    """The limits of the WARN data checks; a setting left unset keeps the default in Thresholds.
+
+    Text fields because Dagster resolves an EnvVar to text for anything but an int; `thresholds`
+    validates them with a message that names the variable.
+    """
+
+    max_quarantine_rate: str | None = None
+    max_unknown_platform_share: str | None = None
+    freshness_hours: str | None = None
+    duplicate_window_days: str | None = None
+    known_event_names: str | None = None  # extra known names, comma-separated
+
+    @property
+    def thresholds(self) -> Thresholds:
+        return Thresholds.parse({field: getattr(self, field) for field in VARIABLES})
 
 
 def _env_or(name: str, default: str | None) -> Any:
@@ -165,6 +156,9 @@ def resources() -> dg.Definitions:
             "alerts": AlertsResource(
                 webhook_url=_env_or("NELO_ALERT_WEBHOOK_URL", None),
                 ui_base_url=_env_or("NELO_UI_BASE_URL", DEFAULT_UI_BASE_URL),
+            ),
+            "checks": ChecksResource(
+                **{field: _env_or(name, None) for field, name in VARIABLES.items()}
             ),
         },
     )

@@ -24,7 +24,7 @@ from nelo_assets.ingestion.sqs import QUEUE_ERRORS, QueueError, describe_error
 from nelo_assets.settings import Settings
 from nelo_assets.storage.lake import Lake
 
-# Fault-injection seam for the kill tests (nelo_assets_tests/test_ingest_faults.py): when this
+# Fault-injection seam for the kill tests (nelo_assets_tests/ingestion/test_ingest_faults.py): when this
 # variable names a stage, the process prints "PAUSED <stage>" and blocks there, so a test can
 # SIGKILL it at exactly that point. Unset in production; it costs one dict lookup per flush.
 PAUSE_ENV = "NELO_INGEST_PAUSE_AT"

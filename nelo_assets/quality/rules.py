@@ -2,7 +2,8 @@
 
 Each rule reads temp views that the caller bound (sql_models.bind_parquet) and returns an
 Outcome whose message names the offending keys or values, so an alert says what to fix.
-View and column names are formatted into SQL; they come from code, never from data.
+Generic rules template their SQL by view and column names, which come from code, never from
+data; a rule's one-off query lives in sql/checks/<rule>.sql. Values are always bound.
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ from typing import Any
 
 import duckdb
 
+from nelo_assets.storage.sql_models import load_sql
+from nelo_assets.transform.business_rules import SESSION_GAP_SECONDS
+
 EXAMPLES = 5  # offending rows quoted in a message; the metadata carries the full count
-SESSION_GAP_SECONDS = 1800  # TABLES.md, Sessions
 
 
 @dataclass(frozen=True)
@@ -43,13 +46,14 @@ def _problems(
     **metadata: Any,
 ) -> Outcome:
     """Run a query returning one text column `problem` per violation and summarise it."""
-    total = con.execute(f"select count(*) from ({query})", list(params)).fetchone()[0]
+    # The newline ends a trailing line comment of a query read from a file before the ")".
+    total = con.execute(f"select count(*) from ({query}\n)", list(params)).fetchone()[0]
     if total == 0:
         return Outcome(True, ok, {"violations": 0, **metadata})
     examples = [
         row[0]
         for row in con.execute(
-            f"select problem from ({query}) order by problem limit {EXAMPLES}", list(params)
+            f"select problem from ({query}\n) order by problem limit {EXAMPLES}", list(params)
         ).fetchall()
     ]
     more = f" (and {total - len(examples)} more)" if total > len(examples) else ""
@@ -214,64 +218,20 @@ def rates_outside_unit(
     )
 
 
+def _check_sql(rule: str) -> str:
+    return load_sql("checks", rule)
+
+
 def silver_reconciliation(con: duckdb.DuckDBPyConnection) -> Outcome:
     """bronze (deduped) = silver_events + silver quarantine + duplicates removed, row for row.
 
-    Views: bronze_events (the bronze read model), silver_events, silver_quarantine. A bronze row
-    is a removed duplicate when it is in neither output and silver keeps its event_id.
+    Views: bronze_events (the bronze read model), silver_events, silver_quarantine.
     """
-    con.execute("""
-        create or replace temp view bronze_classified as
-        select
-            b.message_id,
-            b.batch_index,
-            exists (
-                select 1 from silver_events as s
-                where s.message_id = b.message_id and s.batch_index = b.batch_index
-            ) as kept,
-            exists (
-                select 1 from silver_quarantine as q
-                where q.message_id = b.message_id and q.batch_index = b.batch_index
-            ) as quarantined,
-            exists (
-                select 1 from silver_events as s
-                where s.event_id = coalesce(
-                    try(json_extract_string(b.raw, '$.event_id')),
-                    md5(b.message_id || ':' || b.batch_index)
-                )
-            ) as copy_kept
-        from bronze_events as b
-    """)
-    query = """
-        select 'bronze ' || message_id || '#' || batch_index
-            || ' is in neither silver_events nor quarantine' as problem
-        from bronze_classified where not kept and not quarantined and not copy_kept
-        union all
-        select 'bronze ' || message_id || '#' || batch_index
-            || ' is in both silver_events and quarantine' as problem
-        from bronze_classified where kept and quarantined
-        union all
-        select 'silver_events ' || event_id || ' (' || message_id || '#' || batch_index
-            || ') has no bronze row' as problem
-        from silver_events as s
-        where not exists (
-            select 1 from bronze_events as b
-            where b.message_id = s.message_id and b.batch_index = s.batch_index
-        )
-        union all
-        select 'silver_events ' || message_id || '#' || batch_index || ' appears '
-            || count(*) || ' times' as problem
-        from silver_events group by message_id, batch_index having count(*) > 1
-        union all
-        select 'quarantine ' || message_id || '#' || batch_index || ' has no bronze row' as problem
-        from silver_quarantine as q
-        where not exists (
-            select 1 from bronze_events as b
-            where b.message_id = q.message_id and b.batch_index = q.batch_index
-        )
-    """
-    bronze, _kept, quarantined, duplicates = con.execute("""
-        select count(*), count(*) filter (kept), count(*) filter (quarantined),
+    con.execute(
+        f"create or replace temp view bronze_classified as {_check_sql('bronze_classified')}"
+    )
+    bronze, quarantined, duplicates = con.execute("""
+        select count(*), count(*) filter (quarantined),
             count(*) filter (not kept and not quarantined and copy_kept)
         from bronze_classified
     """).fetchone()
@@ -284,7 +244,12 @@ def silver_reconciliation(con: duckdb.DuckDBPyConnection) -> Outcome:
     }
     ok = f"bronze {bronze} = silver {silver} + quarantine {quarantined} + duplicates {duplicates}"
     return _problems(
-        con, query, [], "rows lost or invented between bronze and silver", ok, **counts
+        con,
+        _check_sql("silver_reconciliation"),
+        [],
+        "rows lost or invented between bronze and silver",
+        ok,
+        **counts,
     )
 
 
@@ -294,9 +259,7 @@ def quarantine_rate(con: duckdb.DuckDBPyConnection, max_rate: float) -> Outcome:
     Views: bronze_events, silver_quarantine.
     """
     bronze = _rows(con, "bronze_events")
-    by_reason = con.execute(
-        "select reason, count(*) from silver_quarantine group by 1 order by 2 desc, 1"
-    ).fetchall()
+    by_reason = con.execute(_check_sql("quarantine_rate")).fetchall()
     quarantined = sum(n for _, n in by_reason)
     rate = quarantined / bronze if bronze else 0.0
     reasons = ", ".join(f"{reason} {n}" for reason, n in by_reason) or "none"
@@ -310,20 +273,18 @@ def quarantine_rate(con: duckdb.DuckDBPyConnection, max_rate: float) -> Outcome:
 
 def unknown_event_names(con: duckdb.DuckDBPyConnection, known: Sequence[str]) -> Outcome:
     """Event names outside the known list (valid and kept; WARN so a typo is seen early)."""
-    query = """
-        select '''' || event_name || ''' (' || count(*) || ' events)' as problem
-        from silver_events where not list_contains(?, event_name) group by event_name
-    """
     return _problems(
-        con, query, [sorted(known)], "unknown event_name values", "every event_name known"
+        con,
+        _check_sql("unknown_event_names"),
+        [sorted(known)],
+        "unknown event_name values",
+        "every event_name known",
     )
 
 
 def unknown_platform_share(con: duckdb.DuckDBPyConnection, max_share: float) -> Outcome:
     """Share of events whose platform became UNKNOWN (missing or unrecognised), vs a threshold."""
-    total, unknown = con.execute(
-        "select count(*), count(*) filter (platform = 'UNKNOWN') from silver_events"
-    ).fetchone()
+    total, unknown = con.execute(_check_sql("unknown_platform_share")).fetchone()
     share = unknown / total if total else 0.0
     return Outcome(
         share <= max_share,
@@ -336,106 +297,36 @@ def cross_partition_duplicates(con: duckdb.DuckDBPyConnection, event_date: date)
     """event_ids of partition D that also sit in another partition (copies that disagree on the
     time, EVENTS.md Duplicates: both kept, reported). View: silver_event_ids (event_id,
     event_date) over D and its neighbours."""
-    query = """
-        select here.event_id || ' also in ' || string_agg(
-            distinct there.event_date::varchar, ', ' order by there.event_date::varchar
-        ) as problem
-        from silver_event_ids as here
-        join silver_event_ids as there
-            on there.event_id = here.event_id and there.event_date <> here.event_date
-        where here.event_date = ?
-        group by here.event_id
-    """
     return _problems(
-        con, query, [event_date], "event_ids kept in two partitions", "no event_id in two dates"
+        con,
+        _check_sql("cross_partition_duplicates"),
+        [event_date],
+        "event_ids kept in two partitions",
+        "no event_id in two dates",
     )
 
 
 def scd2_integrity(con: duckdb.DuckDBPyConnection) -> Outcome:
     """dim_items: one current version per item, is_current iff valid_to is NULL, each version
     ends where the next begins (no overlap, no gap), and valid_from < valid_to."""
-    query = """
-        with versions as (
-            select
-                *,
-                lead(valid_from) over (partition by item_id order by valid_from, item_sk)
-                    as next_from
-            from dim_items
-        )
-        select 'item ' || item_id || ' has ' || count(*) filter (is_current)
-            || ' current versions' as problem
-        from dim_items group by item_id having count(*) filter (is_current) <> 1
-        union all
-        select 'version ' || item_sk || ' of ' || item_id || ': is_current = '
-            || coalesce(is_current::varchar, 'NULL') || ' but valid_to = '
-            || coalesce(valid_to::varchar, 'NULL') as problem
-        from versions where is_current is distinct from (valid_to is null)
-        union all
-        select 'version ' || item_sk || ' of ' || item_id || ' ends at ' || valid_to::varchar
-            || ', not after its start ' || valid_from::varchar as problem
-        from versions where valid_to <= valid_from
-        union all
-        select 'version ' || item_sk || ' of ' || item_id || ' valid_to '
-            || coalesce(valid_to::varchar, 'NULL') || case
-                when valid_to is null or valid_to > next_from then ' overlaps'
-                else ' leaves a gap before'
-            end || ' the next version from ' || next_from::varchar as problem
-        from versions where next_from is not null and valid_to is distinct from next_from
-    """
-    return _problems(con, query, [], "SCD2 violations in dim_items", "SCD2 chains intact")
+    return _problems(
+        con, _check_sql("scd2_integrity"), [], "SCD2 violations in dim_items", "SCD2 chains intact"
+    )
 
 
 def session_violations(con: duckdb.DuckDBPyConnection, event_date: date) -> Outcome:
-    """The 30-minute rule holds for partition D's events within D-1 .. D.
+    """The session rule (SESSION_GAP_SECONDS) holds for partition D's events within D-1 .. D.
 
-    View: sessions_window (fact_events of D-1 and D). Per user, in (event_timestamp, event_id)
-    order, consecutive events more than 30 min apart must be in different sessions, and events
-    at most 30 min apart in the same one, unless that run of events reaches back to the user's
-    first event in the window: it may have started before D-1 and so have been active for more
-    than 24 h, which TABLES.md allows to be split.
+    View: sessions_window (fact_events of D-1 and D); sql/checks/session_violations.sql says
+    which splits TABLES.md allows.
     """
-    query = f"""
-        with ordered as (
-            select
-                user_id, event_id, event_date, event_timestamp, session_id,
-                epoch_us(event_timestamp) - epoch_us(lag(event_timestamp) over timeline)
-                    as gap_us,
-                lag(event_id) over timeline as previous_event_id,
-                lag(event_date) over timeline as previous_date,
-                lag(session_id) over timeline as previous_session_id
-            from sessions_window
-            window timeline as (partition by user_id order by event_timestamp, event_id)
-        ),
-        runs as (
-            select
-                *,
-                sum(case when gap_us is null or gap_us > {SESSION_GAP_SECONDS} * 1000000
-                    then 1 else 0 end) over (
-                    partition by user_id order by event_timestamp, event_id
-                    rows unbounded preceding
-                ) as run_no
-            from ordered
-        )
-        select 'user ' || user_id || ': ' || previous_event_id || ' and ' || event_id
-            || case
-                when previous_session_id = session_id then ' are '
-                    || (gap_us // 1000000) || ' s apart but share session ' || session_id
-                else ' are ' || (gap_us // 1000000) || ' s apart but in sessions '
-                    || previous_session_id || ' and ' || session_id
-            end as problem
-        from runs
-        where event_date = ?
-            and gap_us is not null
-            and (
-                (gap_us > {SESSION_GAP_SECONDS} * 1000000 and previous_session_id = session_id)
-                or (
-                    gap_us <= {SESSION_GAP_SECONDS} * 1000000
-                    and previous_session_id <> session_id
-                    and (previous_date = event_date or run_no > 1)
-                )
-            )
-    """
-    return _problems(con, query, [event_date], "session rule violations", "sessions consistent")
+    return _problems(
+        con,
+        _check_sql("session_violations"),
+        [event_date, SESSION_GAP_SECONDS],
+        "session rule violations",
+        "sessions consistent",
+    )
 
 
 def freshness(

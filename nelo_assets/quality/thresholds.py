@@ -1,8 +1,11 @@
-"""Limits of the soft (WARN) data checks, read from the environment with documented defaults."""
+"""Limits of the soft (WARN) data checks: their defaults, their variables and their validation.
+
+The values arrive as text (from the checks resource, which takes each from its environment
+variable when set) and are validated here, so a bad setting fails with a message naming it.
+"""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -40,38 +43,51 @@ KNOWN_EVENT_NAMES = frozenset(
     }
 )
 
+# The environment variable behind each setting, by Thresholds field.
+VARIABLES = {
+    "max_quarantine_rate": "NELO_MAX_QUARANTINE_RATE",
+    "max_unknown_platform_share": "NELO_MAX_UNKNOWN_PLATFORM_SHARE",
+    "freshness_hours": "NELO_FRESHNESS_HOURS",
+    "duplicate_window_days": "NELO_DUPLICATE_WINDOW_DAYS",
+    "known_event_names": "NELO_KNOWN_EVENT_NAMES",
+}
+
 
 @dataclass(frozen=True)
 class Thresholds:
-    """Every limit a WARN check compares against; `from_env` documents the variables."""
+    """Every limit a WARN check compares against, with its default."""
 
-    max_quarantine_rate: float = 0.05  # NELO_MAX_QUARANTINE_RATE: silver-quarantined / bronze rows
-    max_unknown_platform_share: float = 0.10  # NELO_MAX_UNKNOWN_PLATFORM_SHARE
-    freshness_hours: float = 6.0  # NELO_FRESHNESS_HOURS: newest bronze receipt may be this old
-    duplicate_window_days: int = 7  # NELO_DUPLICATE_WINDOW_DAYS: partitions searched each side
-    known_event_names: frozenset[str] = KNOWN_EVENT_NAMES  # plus NELO_KNOWN_EVENT_NAMES (a,b,c)
+    max_quarantine_rate: float = 0.05  # silver-quarantined / bronze rows of a partition
+    max_unknown_platform_share: float = 0.10  # events whose platform is UNKNOWN
+    freshness_hours: float = 6.0  # how old the newest bronze receipt may be
+    duplicate_window_days: int = 7  # partitions searched on each side for a copy of an event
+    known_event_names: frozenset[str] = KNOWN_EVENT_NAMES  # plus the extra names configured
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Thresholds:
-        env = os.environ if environ is None else environ
-        extra = {n.strip() for n in env.get("NELO_KNOWN_EVENT_NAMES", "").split(",") if n.strip()}
+    def parse(cls, settings: Mapping[str, str | None]) -> Thresholds:
+        """Thresholds from text settings by field name; a missing or empty one keeps its default."""
+        extra = settings.get("known_event_names") or ""
         return cls(
-            max_quarantine_rate=_number(env, "NELO_MAX_QUARANTINE_RATE", cls.max_quarantine_rate),
+            max_quarantine_rate=_number(settings, "max_quarantine_rate", cls.max_quarantine_rate),
             max_unknown_platform_share=_number(
-                env, "NELO_MAX_UNKNOWN_PLATFORM_SHARE", cls.max_unknown_platform_share
+                settings, "max_unknown_platform_share", cls.max_unknown_platform_share
             ),
-            freshness_hours=_number(env, "NELO_FRESHNESS_HOURS", cls.freshness_hours, upper=None),
+            freshness_hours=_number(settings, "freshness_hours", cls.freshness_hours, upper=None),
             duplicate_window_days=int(
-                _number(env, "NELO_DUPLICATE_WINDOW_DAYS", cls.duplicate_window_days, upper=None)
+                _number(settings, "duplicate_window_days", cls.duplicate_window_days, upper=None)
             ),
-            known_event_names=KNOWN_EVENT_NAMES | extra,
+            known_event_names=KNOWN_EVENT_NAMES
+            | {name.strip() for name in extra.split(",") if name.strip()},
         )
 
 
-def _number(env: Mapping[str, str], name: str, default: float, upper: float | None = 1.0) -> float:
-    raw = env.get(name)
+def _number(
+    settings: Mapping[str, str | None], field: str, default: float, upper: float | None = 1.0
+) -> float:
+    raw = settings.get(field)
     if not raw:
         return default
+    name = VARIABLES[field]
     try:
         value = float(raw)
     except ValueError as exc:

@@ -15,21 +15,17 @@ from pathlib import Path
 
 import duckdb
 
-from nelo_assets.storage.lake import PARTITIONED_TABLES, UNPARTITIONED_TABLES, Lake, atomic_path
-from nelo_assets.storage.sql_models import load_sql, parquet_source, sql_string
-from nelo_assets.storage.tables import empty_select
+from nelo_assets.storage.lake import Lake, atomic_path
+from nelo_assets.storage.sql_models import model_sql, parquet_source, sql_string
+from nelo_assets.storage.tables import STORED_TABLES, VIEWS, Table, empty_select
 
 SEED_FILE = "_schema.parquet"
 
 
-def _parquet_source(table: str, pattern: str) -> str:
-    return parquet_source(table, sql_string(pattern))
-
-
-def _ensure_seed(lake: Lake, table: str, directory: Path) -> None:
+def _ensure_seed(lake: Lake, table: str) -> None:
     """A zero-row file with the table's schema, so a glob always matches and an empty table
     answers zero rows instead of an error."""
-    seed = directory / SEED_FILE
+    seed = lake.table_dir(table) / SEED_FILE
     if seed.exists():
         return
     with atomic_path(seed) as tmp:
@@ -38,30 +34,22 @@ def _ensure_seed(lake: Lake, table: str, directory: Path) -> None:
         )
 
 
+def _stored_view(lake: Lake, table: Table) -> str:
+    files = parquet_source(
+        table.name, sql_string(str(lake.table_dir(table.name) / "**" / "*.parquet"))
+    )
+    if table.parts_view:
+        return f"with {table.parts_view} as ({files}) select * from ({model_sql(table.name)}\n)"
+    return files
+
+
 def view_statements(lake: Lake) -> list[str]:
     """Every CREATE VIEW of analytics.duckdb, in dependency order."""
-    root = lake.root.resolve()
-    statements = []
-    bronze_glob = str(root / "bronze" / "bronze_events" / "**" / "*.parquet")
-    statements.append(
-        "create or replace view bronze_events as "
-        f"with bronze_parts as ({_parquet_source('bronze_events', bronze_glob)}) "
-        f"select * from ({load_sql('bronze', 'bronze_events')}\n)"
-    )
-    quarantine_glob = str(root / "quarantine" / "**" / "*.parquet")
-    statements.append(
-        "create or replace view quarantine as "
-        f"with quarantine_parts as ({_parquet_source('quarantine', quarantine_glob)}) "
-        f"select * from ({load_sql('bronze', 'quarantine')}\n)"
-    )
-    for table in [*PARTITIONED_TABLES, *UNPARTITIONED_TABLES]:
-        if table == "bronze_events":
-            continue
-        glob = str(Lake(root).table_dir(table) / "**" / "*.parquet")
-        statements.append(f"create or replace view {table} as {_parquet_source(table, glob)}")
-    for view in ("mart_product_daily", "master_list_items_engagement"):
-        statements.append(f"create or replace view {view} as {load_sql('views', view)}")
-    return statements
+    resolved = Lake(lake.root.resolve())
+    return [
+        f"create or replace view {table.name} as {_stored_view(resolved, table)}"
+        for table in STORED_TABLES
+    ] + [f"create or replace view {view.name} as {model_sql(view.name)}" for view in VIEWS]
 
 
 def _connect(path: Path) -> duckdb.DuckDBPyConnection:
@@ -95,9 +83,8 @@ def publish_views(
     `connect` opens the new file for writing (the Dagster asset passes its DuckDBResource's
     connection settings); plain `duckdb.connect` by default."""
     lake.root.mkdir(parents=True, exist_ok=True)
-    for table in [*PARTITIONED_TABLES, *UNPARTITIONED_TABLES]:
-        _ensure_seed(lake, table, lake.table_dir(table))
-    _ensure_seed(lake, "quarantine", lake.root / "quarantine")
+    for table in STORED_TABLES:
+        _ensure_seed(lake, table.name)
     statements = view_statements(lake)
     wanted = _definitions_hash(statements)
     target = lake.duckdb_path

@@ -8,20 +8,15 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
+from nelo_assets.contract import REASON_CODES
 from nelo_assets.settings import DEFAULT_START_DATE, DEFAULT_TIMEZONE
 
 VALID = "valid"
 # invalid_utf8 and too_large cannot travel through SQS (text bodies, 256 KiB per send call).
 ARCHIVE_ONLY_FAULTS = ("invalid_utf8", "too_large")
 MESSAGE_FAULTS = ("invalid_json", "invalid_utf8", "invalid_shape", "too_large")
-EVENT_FAULTS = (
-    "missing_field",
-    "invalid_type",
-    "invalid_timestamp",
-    "timestamp_out_of_range",
-    "invalid_item",
-    "too_many_items",
-)
+# Every other reason code of the contract is a fault of one event inside a message.
+EVENT_FAULTS = tuple(reason for reason in REASON_CODES if reason not in MESSAGE_FAULTS)
 MIN_PRODUCTS = 30
 # Without an explicit user count there is one user per ~20 events a day, within these bounds.
 AUTO_USERS_MIN = 1_000

@@ -98,7 +98,8 @@ def _write_history(settings: Settings, lake: Lake) -> bool:
 
 def _launch_history_backfill(dates: list[date]) -> str:
     """Ask the running Dagster to backfill bronze (from landing) and everything downstream."""
-    from nelo_assets.definitions import daily_assets
+    # Imported here, not at the top: the launcher itself runs without Dagster loaded.
+    from nelo_assets.defs.jobs import DAILY_PIPELINE_ASSETS
 
     query = """
     mutation($params: LaunchBackfillParams!) {
@@ -111,9 +112,7 @@ def _launch_history_backfill(dates: list[date]) -> str:
     }"""
     params = {
         "partitionNames": [d.isoformat() for d in dates],
-        "assetSelection": [
-            {"path": key.path} for asset in daily_assets for key in sorted(asset.keys)
-        ],
+        "assetSelection": [{"path": [name]} for name in DAILY_PIPELINE_ASSETS],
         "fromFailure": False,
         "title": "demo history",
     }

@@ -22,9 +22,10 @@ from nelo_assets.simulation.catalogue import (
     Product,
 )
 from nelo_assets.simulation.users import CartLine, Device, Refund, User
+from nelo_assets.transform.business_rules import SESSION_GAP_SECONDS
 
 SECOND_US = 1_000_000
-SESSION_GAP_US = 1_800 * SECOND_US  # a new session starts only after more than 30 minutes
+SESSION_GAP_US = SESSION_GAP_SECONDS * SECOND_US  # the pipeline's own session rule
 CART_TTL_US = 14 * DAY_US
 RECENT_ITEMS = 12
 VAT = Decimal("0.16")

@@ -10,16 +10,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-PARTITIONED_TABLES = {
-    "bronze_events": "bronze",
-    "silver_events": "silver",
-    "silver_items": "silver",
-    "fact_events": "gold",
-    "fact_event_items": "gold",
-    "mart_item_list_daily": "gold",
-    "mart_product_daily_metrics": "gold",
-}
-UNPARTITIONED_TABLES = {"dim_items": "gold", "dim_users": "gold"}
+from nelo_assets.storage.tables import TABLES
 
 
 @dataclass(frozen=True)
@@ -37,11 +28,10 @@ class Lake:
         return self.root / "analytics.duckdb"
 
     def table_dir(self, table: str) -> Path:
-        if table in PARTITIONED_TABLES:
-            return self.root / PARTITIONED_TABLES[table] / table
-        if table in UNPARTITIONED_TABLES:
-            return self.root / UNPARTITIONED_TABLES[table] / table
-        raise KeyError(f"unknown table {table!r}")
+        folder = TABLES[table].folder
+        if folder is None:
+            raise KeyError(f"{table!r} is a view of analytics.duckdb; it has no files")
+        return self.root / folder
 
     def partition_dir(self, table: str, event_date: date | str) -> Path:
         return self.table_dir(table) / f"event_date={event_date}"
@@ -66,18 +56,17 @@ class Lake:
     # append-only, one file per landing batch) and silver (one file per event_date, replaced).
     def ingest_quarantine_file(self, received_date: date | str, batch_id: str) -> Path:
         return (
-            self.root
-            / "quarantine"
+            self.table_dir("quarantine")
             / "ingest"
             / f"received_date={received_date}"
             / f"{batch_id}.parquet"
         )
 
     def silver_quarantine_file(self, event_date: date | str) -> Path:
-        return self.root / "quarantine" / "silver" / f"event_date={event_date}" / "part.parquet"
+        return self.table_dir("quarantine") / "silver" / f"event_date={event_date}" / "part.parquet"
 
     def quarantine_files(self) -> list[Path]:
-        base = self.root / "quarantine"
+        base = self.table_dir("quarantine")
         return sorted(base.glob("ingest/received_date=*/*.parquet")) + sorted(
             base.glob("silver/event_date=*/*.parquet")
         )

@@ -11,9 +11,7 @@ from pathlib import Path
 import duckdb
 
 from nelo_assets.storage.lake import atomic_path
-from nelo_assets.storage.tables import empty_select, select_list
-
-SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
+from nelo_assets.storage.tables import SQL_DIR, TABLES, empty_select, select_list
 
 # Each partition run gets its own in-memory database, bounded so many can run at once (R6, R9).
 DEFAULT_MEMORY_LIMIT = "1GB"
@@ -27,6 +25,11 @@ ROW_GROUP_SIZE = 16_384
 @cache
 def load_sql(layer: str, name: str) -> str:
     return (SQL_DIR / layer / f"{name}.sql").read_text()
+
+
+def model_sql(table: str) -> str:
+    """The SQL model of a registered table or view (the file its asset links to in the UI)."""
+    return load_sql(TABLES[table].sql_folder, table)
 
 
 def connect(

@@ -1,12 +1,17 @@
-"""Column names, DuckDB types and descriptions of every published table (TABLES.md).
+"""The table registry: every table of the lake and view of analytics.duckdb (TABLES.md).
 
-The one place a table's shape is written down: empty tables, Parquet writes, the views in
-analytics.duckdb and the column schemas shown in the Dagster UI all come from here.
+The one place a table is written down: where its files live, whether it is partitioned by
+event_date, its columns, and its SQL model under sql/. The Lake's paths, empty tables, Parquet
+writes, the views in analytics.duckdb, and the column schemas and code references shown in the
+Dagster UI all come from here.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+
+SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
 
 
 @dataclass(frozen=True)
@@ -14,6 +19,29 @@ class Column:
     name: str
     type: str
     description: str
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table of the lake, or (with no `folder`) a view of analytics.duckdb over them."""
+
+    name: str
+    # Its directory under $NELO_DATA_DIR; None for a view, which has no files.
+    folder: str | None
+    # Declared for stored tables only; a view's columns are whatever its SQL selects.
+    columns: tuple[Column, ...]
+    # The folder under sql/ holding <name>.sql: the model that builds it, or, with parts_view,
+    # the model that reads it.
+    sql_folder: str
+    # One event_date=YYYY-MM-DD directory a day, each replaced as a whole (bronze appends).
+    partitioned: bool = False
+    # Bronze and quarantine files are append-only and may hold a row twice: their model is
+    # applied when they are read, to the files bound as a view of this name, not when written.
+    parts_view: str | None = None
+
+    @property
+    def sql_path(self) -> Path:
+        return SQL_DIR / self.sql_folder / f"{self.name}.sql"
 
 
 def _cols(*spec: tuple[str, str, str]) -> tuple[Column, ...]:
@@ -201,18 +229,51 @@ MART_PRODUCT_DAILY_METRICS = _cols(
     ("purchase_to_view_rate", "DOUBLE", "purchasers / viewers"),
 )
 
-TABLE_SCHEMAS: dict[str, tuple[Column, ...]] = {
-    "bronze_events": BRONZE_EVENTS,
-    "quarantine": QUARANTINE,
-    "silver_events": SILVER_EVENTS,
-    "silver_items": SILVER_ITEMS,
-    "fact_events": FACT_EVENTS,
-    "fact_event_items": FACT_EVENT_ITEMS,
-    "dim_items": DIM_ITEMS,
-    "dim_users": DIM_USERS,
-    "mart_item_list_daily": MART_ITEM_LIST_DAILY,
-    "mart_product_daily_metrics": MART_PRODUCT_DAILY_METRICS,
+# In dependency order: analytics.duckdb creates its views in this order.
+TABLES: dict[str, Table] = {
+    table.name: table
+    for table in (
+        Table(
+            "bronze_events",
+            "bronze/bronze_events",
+            BRONZE_EVENTS,
+            "bronze",
+            partitioned=True,
+            parts_view="bronze_parts",
+        ),
+        # One folder for both sources: ingest/received_date=*/ and silver/event_date=*/.
+        Table("quarantine", "quarantine", QUARANTINE, "bronze", parts_view="quarantine_parts"),
+        Table("silver_events", "silver/silver_events", SILVER_EVENTS, "silver", partitioned=True),
+        Table("silver_items", "silver/silver_items", SILVER_ITEMS, "silver", partitioned=True),
+        Table("fact_events", "gold/fact_events", FACT_EVENTS, "gold", partitioned=True),
+        Table(
+            "fact_event_items", "gold/fact_event_items", FACT_EVENT_ITEMS, "gold", partitioned=True
+        ),
+        Table("dim_items", "gold/dim_items", DIM_ITEMS, "gold"),
+        Table("dim_users", "gold/dim_users", DIM_USERS, "gold"),
+        Table(
+            "mart_item_list_daily",
+            "gold/mart_item_list_daily",
+            MART_ITEM_LIST_DAILY,
+            "marts",
+            partitioned=True,
+        ),
+        Table(
+            "mart_product_daily_metrics",
+            "gold/mart_product_daily_metrics",
+            MART_PRODUCT_DAILY_METRICS,
+            "marts",
+            partitioned=True,
+        ),
+        # The stored metrics with the current product names from dim_items.
+        Table("mart_product_daily", None, (), "views"),
+        Table("master_list_items_engagement", None, (), "views"),
+    )
 }
+STORED_TABLES: tuple[Table, ...] = tuple(t for t in TABLES.values() if t.folder is not None)
+VIEWS: tuple[Table, ...] = tuple(t for t in TABLES.values() if t.folder is None)
+
+TABLE_SCHEMAS: dict[str, tuple[Column, ...]] = {t.name: t.columns for t in STORED_TABLES}
 
 
 def select_list(table: str) -> str:

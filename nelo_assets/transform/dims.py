@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from nelo_assets.settings import Settings
 from nelo_assets.storage.lake import Lake
-from nelo_assets.storage.sql_models import bind_parquet, connect, load_sql, write_parquet
+from nelo_assets.storage.sql_models import bind_parquet, connect, model_sql, write_parquet
 
 
 def _build_dim(lake: Lake, table: str, inputs: tuple[str, ...]) -> int:
     with connect() as con:
         for fact in inputs:
             bind_parquet(con, fact, fact, lake.all_partition_files(fact))
-        return write_parquet(con, table, load_sql("gold", table), lake.table_file(table))
+        return write_parquet(con, table, model_sql(table), lake.table_file(table))
 
 
 def build_dim_items(lake: Lake, settings: Settings) -> int:

@@ -13,7 +13,12 @@ from pathlib import Path
 from nelo_assets.settings import Settings
 from nelo_assets.storage.lake import Lake
 from nelo_assets.storage.sql_models import bind_parquet, connect, load_sql, write_parquet
-from nelo_assets.transform.business_rules import ATTRIBUTION_LOOKBACK_DAYS, SESSION_LOOKBACK_DAYS
+from nelo_assets.transform.business_rules import (
+    ATTRIBUTION_LOOKBACK_DAYS,
+    ATTRIBUTION_WINDOW_HOURS,
+    SESSION_GAP_SECONDS,
+    SESSION_LOOKBACK_DAYS,
+)
 
 
 def lookback_files(lake: Lake, table: str, event_date: date, lookback_days: int) -> list[Path]:
@@ -39,7 +44,7 @@ def build_fact_events(lake: Lake, settings: Settings, event_date: date) -> int:
             "fact_events",
             load_sql("gold", "fact_events"),
             lake.partition_file("fact_events", event_date),
-            [event_date, settings.timezone],
+            [event_date, settings.timezone, SESSION_GAP_SECONDS],
         )
     finally:
         con.close()
@@ -70,7 +75,7 @@ def build_fact_event_items(lake: Lake, settings: Settings, event_date: date) -> 
             "fact_event_items",
             load_sql("gold", "fact_event_items"),
             lake.partition_file("fact_event_items", event_date),
-            [event_date],
+            [event_date, ATTRIBUTION_WINDOW_HOURS],
         )
     finally:
         con.close()

@@ -6,7 +6,7 @@ from datetime import date
 
 from nelo_assets.settings import Settings
 from nelo_assets.storage.lake import Lake
-from nelo_assets.storage.sql_models import bind_parquet, connect, load_sql, write_parquet
+from nelo_assets.storage.sql_models import bind_parquet, connect, model_sql, write_parquet
 
 
 def _build_mart(lake: Lake, table: str, event_date: date, inputs: tuple[str, ...]) -> int:
@@ -14,9 +14,7 @@ def _build_mart(lake: Lake, table: str, event_date: date, inputs: tuple[str, ...
     with connect() as con:
         for fact in inputs:
             bind_parquet(con, fact, fact, [lake.partition_file(fact, event_date)])
-        return write_parquet(
-            con, table, load_sql("marts", table), lake.partition_file(table, event_date)
-        )
+        return write_parquet(con, table, model_sql(table), lake.partition_file(table, event_date))
 
 
 def build_mart_item_list_daily(lake: Lake, settings: Settings, event_date: date) -> int:

@@ -19,6 +19,7 @@ from nelo_assets.storage.sql_models import (
     bind_parquet,
     connect,
     load_sql,
+    model_sql,
     write_parquet,
 )
 
@@ -47,7 +48,7 @@ def build_silver_partition(lake: Lake, settings: Settings, event_date: date) -> 
             con.execute(f"set temp_directory = '{scratch}'")
             bronze_files = lake.partition_dir("bronze_events", event_date).glob("*.parquet")
             bind_parquet(con, "bronze_parts", "bronze_events", bronze_files)
-            con.execute(f"create temp view bronze_events as {load_sql('bronze', 'bronze_events')}")
+            con.execute(f"create temp view bronze_events as {model_sql('bronze_events')}")
             con.execute(load_sql("silver", "silver_macros"))
             # Parsed once, streamed to disk: a day of parsed events does not fit memory_limit,
             # and each output reads only the columns it needs from this file. Small row groups:
@@ -63,13 +64,13 @@ def build_silver_partition(lake: Lake, settings: Settings, event_date: date) -> 
             events = write_parquet(
                 con,
                 "silver_events",
-                load_sql("silver", "silver_events"),
+                model_sql("silver_events"),
                 lake.partition_file("silver_events", event_date),
             )
             items = write_parquet(
                 con,
                 "silver_items",
-                load_sql("silver", "silver_items"),
+                model_sql("silver_items"),
                 lake.partition_file("silver_items", event_date),
             )
             quarantined = write_parquet(

@@ -1,9 +1,10 @@
 -- fact_event_items: one row per silver_items row of the partition, with its session and the
 -- list it is credited to (TABLES.md, List attribution). A conversion row without a list of its
--- own takes the list of the same user's latest click on the same item_id at most 168 h before.
--- input: items_window (silver_items of event_date $1 - 7 .. $1), events_window (silver_events
---        of the same dates), sessions (fact_events of $1)
--- params: $1 event_date
+-- own takes the list of the same user's latest click on the same item_id at most the
+-- attribution window (a week) before.
+-- input: items_window (silver_items of event_date $1 minus the attribution lookback .. $1),
+--        events_window (silver_events of the same dates), sessions (fact_events of $1)
+-- params: $1 event_date, $2 attribution window in hours (business_rules.ATTRIBUTION_WINDOW_HOURS)
 -- Only narrow columns flow through the joins; the wide item rows are read once, at the end, so
 -- nothing wide is materialised or sorted (a sort of a 1M-event day spilled 5 GB at 1 GB memory).
 with day_events as (
@@ -52,7 +53,7 @@ last_clicks as (
         and unlisted_conversions.item_id = list_clicks.item_id
         and unlisted_conversions.event_timestamp >= list_clicks.clicked_at
     -- the latest click is the only candidate: if it is too old, every earlier one is too
-    where list_clicks.clicked_at >= unlisted_conversions.event_timestamp - interval 168 hours
+    where list_clicks.clicked_at >= unlisted_conversions.event_timestamp - to_hours($2::bigint)
 )
 
 select

@@ -1,9 +1,11 @@
 -- fact_events: one row per silver_events row of the partition, with its session (TABLES.md,
 -- Sessions). Per user, ordered by (event_timestamp, event_id), a session starts at the first
--- event or after a gap of more than 1800 s. Reading the day before lets a session cross
--- midnight; a session whose start lies further back is split at the window's first event.
+-- event or after a gap longer than the session gap (30 minutes). Reading the day before lets a
+-- session cross midnight; a session whose start lies further back is split at the window's
+-- first event.
 -- input: events_window (silver_events of event_date $1 - 1 .. $1)
--- params: $1 event_date, $2 business time zone
+-- params: $1 event_date, $2 business time zone, $3 session gap in seconds
+--         (business_rules.SESSION_GAP_SECONDS)
 with user_timelines as (
     select
         *,
@@ -18,7 +20,7 @@ session_starts as (
         *,
         case
             when previous_timestamp is null
-                or epoch_us(event_timestamp) - epoch_us(previous_timestamp) > 1800 * 1000000
+                or epoch_us(event_timestamp) - epoch_us(previous_timestamp) > $3::bigint * 1000000
                 -- a JSON array encodes the first event unambiguously, so ids never collide
                 then md5(json_array(user_id, event_id, epoch_us(event_timestamp))::varchar)
         end as started_session_id

@@ -1,26 +1,16 @@
 """The bronze_events asset: bronze rebuilt from the landing archive (the ingest job in jobs.py
 writes it live and reports its partitions)."""
 
-from dagster import (
-    AssetExecutionContext,
-    MaterializeResult,
-    asset,
-)
+from dagster import AssetExecutionContext, MaterializeResult, asset
 
-from nelo_assets.defs.common import BACKFILL_POLICY, KINDS, OWNERS, partition_date
+from nelo_assets.defs.common import asset_kwargs, partition_date
 from nelo_assets.defs.metadata import table_metadata
-from nelo_assets.defs.partitions import daily_partitions
 from nelo_assets.defs.resources import LakeResource
 from nelo_assets.ingestion.bronze import rebuild_bronze_partition
 
 
-@asset(
-    partitions_def=daily_partitions,
-    group_name="bronze",
-    kinds=KINDS,
-    owners=OWNERS,
-    backfill_policy=BACKFILL_POLICY,
-)
+# Not automated: the ingest job writes bronze as messages arrive; this only replays the archive.
+@asset(**asset_kwargs("bronze", "bronze_events", automated=False))
 def bronze_events(context: AssetExecutionContext, lake: LakeResource) -> MaterializeResult:
     """What the app sent for each day, event by event, exactly once: the replayable raw record."""
     rows = rebuild_bronze_partition(lake.lake, lake.settings, partition_date(context))

@@ -2,11 +2,10 @@
 
 from dagster import MaterializeResult, MetadataValue, asset
 
-from nelo_assets.defs.automation import follow_upstream
-from nelo_assets.defs.common import KINDS, OWNERS
+from nelo_assets.defs.common import asset_kwargs
 from nelo_assets.defs.metadata import table_metadata
 from nelo_assets.defs.resources import LakeResource
-from nelo_assets.storage.sql_models import bind_parquet, connect, load_sql
+from nelo_assets.storage.sql_models import bind_parquet, connect, model_sql
 
 
 def quarantine_counts(lake_resource: LakeResource) -> list[tuple[str, str, int]]:
@@ -14,18 +13,12 @@ def quarantine_counts(lake_resource: LakeResource) -> list[tuple[str, str, int]]
     with connect() as con:
         bind_parquet(con, "quarantine_parts", "quarantine", lake_resource.lake.quarantine_files())
         return con.execute(
-            f"select stage, reason, count(*) from ({load_sql('bronze', 'quarantine')}\n) "
+            f"select stage, reason, count(*) from ({model_sql('quarantine')}\n) "
             "group by all order by 1, 2"
         ).fetchall()
 
 
-@asset(
-    deps=["bronze_events", "silver_events"],
-    group_name="bronze",
-    kinds=KINDS,
-    owners=OWNERS,
-    automation_condition=follow_upstream(),
-)
+@asset(deps=["bronze_events", "silver_events"], **asset_kwargs("bronze", "quarantine"))
 def quarantine(lake: LakeResource) -> MaterializeResult:
     """What the app sent that broke the contract, by reason, so it can be fixed and replayed."""
     counts = quarantine_counts(lake)

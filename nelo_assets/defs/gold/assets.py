@@ -2,23 +2,17 @@
 
 from dagster import AssetDep, AssetExecutionContext, MaterializeResult, asset
 
-from nelo_assets.defs.automation import follow_upstream
-from nelo_assets.defs.common import BACKFILL_POLICY, KINDS, OWNERS, partition_date
+from nelo_assets.defs.common import asset_kwargs, partition_date
 from nelo_assets.defs.metadata import table_metadata
-from nelo_assets.defs.partitions import attribution_lookback, daily_partitions, session_lookback
+from nelo_assets.defs.partitions import attribution_lookback, session_lookback
 from nelo_assets.defs.resources import LakeResource
 from nelo_assets.transform.dims import build_dim_items, build_dim_users
 from nelo_assets.transform.facts import build_fact_event_items, build_fact_events
 
-GOLD = {"group_name": "gold", "kinds": KINDS, "owners": OWNERS}
-
 
 @asset(
     deps=[AssetDep("silver_events", partition_mapping=session_lookback)],
-    partitions_def=daily_partitions,
-    backfill_policy=BACKFILL_POLICY,
-    automation_condition=follow_upstream(),
-    **GOLD,
+    **asset_kwargs("gold", "fact_events"),
 )
 def fact_events(context: AssetExecutionContext, lake: LakeResource) -> MaterializeResult:
     """What each user did, in which session: one row per event (sessions look back one day)."""
@@ -32,10 +26,7 @@ def fact_events(context: AssetExecutionContext, lake: LakeResource) -> Materiali
         AssetDep("silver_events", partition_mapping=attribution_lookback),
         "fact_events",
     ],
-    partitions_def=daily_partitions,
-    backfill_policy=BACKFILL_POLICY,
-    automation_condition=follow_upstream(),
-    **GOLD,
+    **asset_kwargs("gold", "fact_event_items"),
 )
 def fact_event_items(context: AssetExecutionContext, lake: LakeResource) -> MaterializeResult:
     """Which list earned each product interaction: item rows with last-click attribution (7 days)."""
@@ -43,14 +34,14 @@ def fact_event_items(context: AssetExecutionContext, lake: LakeResource) -> Mate
     return MaterializeResult(metadata=table_metadata("fact_event_items", rows))
 
 
-@asset(deps=["fact_event_items"], automation_condition=follow_upstream(), **GOLD)
+@asset(deps=["fact_event_items"], **asset_kwargs("gold", "dim_items"))
 def dim_items(lake: LakeResource) -> MaterializeResult:
     """What each product was called, and when: SCD type 2 over name, brand and category."""
     rows = build_dim_items(lake.lake, lake.settings)
     return MaterializeResult(metadata=table_metadata("dim_items", rows))
 
 
-@asset(deps=["fact_events", "fact_event_items"], automation_condition=follow_upstream(), **GOLD)
+@asset(deps=["fact_events", "fact_event_items"], **asset_kwargs("gold", "dim_users"))
 def dim_users(lake: LakeResource) -> MaterializeResult:
     """Who our users are: first and last seen, platforms, sessions, purchases and revenue."""
     rows = build_dim_users(lake.lake, lake.settings)

@@ -7,8 +7,7 @@ import duckdb
 from dagster import MaterializeResult, asset
 from dagster_duckdb import DuckDBResource
 
-from nelo_assets.defs.automation import follow_upstream
-from nelo_assets.defs.common import KINDS, OWNERS
+from nelo_assets.defs.common import asset_kwargs
 from nelo_assets.defs.resources import LakeResource
 from nelo_assets.serving.analytics import publish_views
 
@@ -18,11 +17,8 @@ ANALYTICS_POOL = "analytics_duckdb"
 
 @asset(
     deps=["fact_events", "fact_event_items", "dim_items", "mart_product_daily"],
-    group_name="gold",
-    kinds=KINDS,
-    owners=OWNERS,
     pool=ANALYTICS_POOL,
-    automation_condition=follow_upstream(),
+    **asset_kwargs("gold", "master_list_items_engagement"),
 )
 def master_list_items_engagement(
     lake: LakeResource, analytics: DuckDBResource

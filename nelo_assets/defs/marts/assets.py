@@ -2,23 +2,12 @@
 
 from dagster import AssetExecutionContext, MaterializeResult, asset
 
-from nelo_assets.defs.automation import follow_upstream
-from nelo_assets.defs.common import BACKFILL_POLICY, KINDS, OWNERS, partition_date
+from nelo_assets.defs.common import asset_kwargs, partition_date
 from nelo_assets.defs.metadata import markdown_preview, table_metadata
-from nelo_assets.defs.partitions import daily_partitions
 from nelo_assets.defs.resources import LakeResource
 from nelo_assets.storage.lake import Lake
 from nelo_assets.storage.sql_models import connect
 from nelo_assets.transform.marts import build_mart_item_list_daily, build_mart_product_daily_metrics
-
-MARTS = {
-    "group_name": "marts",
-    "kinds": KINDS,
-    "owners": OWNERS,
-    "partitions_def": daily_partitions,
-    "backfill_policy": BACKFILL_POLICY,
-    "automation_condition": follow_upstream(),
-}
 
 
 def _preview(lake: Lake, table: str, event_date: object, order_by: str) -> object:
@@ -27,7 +16,7 @@ def _preview(lake: Lake, table: str, event_date: object, order_by: str) -> objec
         return markdown_preview(con, f"select * from read_parquet(?) order by {order_by}", [path])
 
 
-@asset(deps=["fact_events", "fact_event_items"], **MARTS)
+@asset(deps=["fact_events", "fact_event_items"], **asset_kwargs("marts", "mart_item_list_daily"))
 def mart_item_list_daily(context: AssetExecutionContext, lake: LakeResource) -> MaterializeResult:
     """Which item lists drive the most engagement: views, clicks and attributed conversions."""
     event_date = partition_date(context)
@@ -36,7 +25,10 @@ def mart_item_list_daily(context: AssetExecutionContext, lake: LakeResource) -> 
     return MaterializeResult(metadata=table_metadata("mart_item_list_daily", rows, preview=preview))
 
 
-@asset(deps=["fact_event_items"], **MARTS)
+@asset(
+    deps=["fact_event_items"],
+    **asset_kwargs("marts", "mart_product_daily_metrics", "mart_product_daily"),
+)
 def mart_product_daily(context: AssetExecutionContext, lake: LakeResource) -> MaterializeResult:
     """Which products perform best: funnel counts, rates and revenue per product and day.
 

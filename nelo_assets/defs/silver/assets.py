@@ -4,24 +4,15 @@ from collections.abc import Iterator
 
 from dagster import AssetExecutionContext, AssetSpec, MaterializeResult, multi_asset
 
-from nelo_assets.defs.automation import follow_upstream
-from nelo_assets.defs.common import BACKFILL_POLICY, KINDS, OWNERS, partition_date
+from nelo_assets.defs.common import partition_date, partitioning, spec_kwargs
 from nelo_assets.defs.metadata import table_metadata
-from nelo_assets.defs.partitions import daily_partitions
 from nelo_assets.defs.resources import LakeResource
 from nelo_assets.transform.silver import build_silver_partition
 
 
 def _spec(name: str, description: str) -> AssetSpec:
     return AssetSpec(
-        name,
-        deps=["bronze_events"],
-        description=description,
-        group_name="silver",
-        kinds=KINDS,
-        owners=OWNERS,
-        automation_condition=follow_upstream(),
-        partitions_def=daily_partitions,
+        name, deps=["bronze_events"], description=description, **spec_kwargs("silver", name)
     )
 
 
@@ -30,8 +21,7 @@ def _spec(name: str, description: str) -> AssetSpec:
         _spec("silver_events", "Which valid events happened: one row per de-duplicated event."),
         _spec("silver_items", "Which products each valid event was about: one row per item."),
     ],
-    partitions_def=daily_partitions,
-    backfill_policy=BACKFILL_POLICY,
+    **partitioning("silver_events", "silver_items"),
 )
 def silver(context: AssetExecutionContext, lake: LakeResource) -> Iterator[MaterializeResult]:
     result = build_silver_partition(lake.lake, lake.settings, partition_date(context))

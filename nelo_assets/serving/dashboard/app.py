@@ -218,4 +218,6 @@ def main() -> None:
         st.error(f"analytics.duckdb could not be read: {exc}")
 
 
-main()
+# Streamlit runs this file as __main__; importing it (tests, tooling) must not start the app.
+if __name__ == "__main__":
+    main()

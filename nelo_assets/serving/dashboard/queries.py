@@ -20,7 +20,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from nelo_assets.storage.sql_models import load_sql
+from nelo_assets.storage.sql_models import model_sql
 from nelo_assets.storage.tables import select_list
 
 # The pipeline replaces the file rather than writing it; another tool may hold the write lock.
@@ -146,7 +146,7 @@ LIST_FILTER = "$lists::varchar[] is null or list_contains($lists::varchar[], ite
 
 def _mart(table: str) -> str:
     """A mart's own SQL over the scoped facts, cast to the mart's published column types."""
-    return f"{SCOPED_FACTS} select {select_list(table)} from ({load_sql('marts', table)}\n)"
+    return f"{SCOPED_FACTS} select {select_list(table)} from ({model_sql(table)}\n)"
 
 
 def has_data(db_path: Path) -> bool:

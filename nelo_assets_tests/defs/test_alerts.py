@@ -21,11 +21,12 @@ from dagster import (
 )
 
 from nelo_assets.defs import alerts
-from nelo_assets.defs import checks as c
 from nelo_assets.defs.resources import AlertsResource
+from nelo_assets.defs.silver import checks as silver
 from nelo_assets.settings import DEFAULT_UI_BASE_URL
-from nelo_assets_tests.test_checks import (
-    D,
+from nelo_assets_tests.helpers import CHECK_DAY as D
+from nelo_assets_tests.helpers import (
+    DECLARED_CHECKS,
     World,
     copy_clean_day,
     run_checks,
@@ -116,9 +117,9 @@ def clean_day(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def day(clean_day: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> World:
+def day(clean_day: Path, tmp_path: Path) -> World:
     """The clean day of test_checks, copied for this test."""
-    return copy_clean_day(clean_day, tmp_path / "data", monkeypatch)
+    return copy_clean_day(clean_day, tmp_path / "data")
 
 
 @pytest.fixture
@@ -144,10 +145,10 @@ def test_one_alert_per_failure_nothing_twice_one_recovery(
     clean = {table: list(rows) for table, rows in day.tables.items()}
 
     _break(day)
-    evaluations = run_checks(day, [c.silver_checks], instance)
+    evaluations = run_checks(day, [silver.silver_checks], instance)
     assert {n for n, e in evaluations.items() if not e.passed} == {
-        c.SILVER_UNKNOWN_EVENT_NAMES,
-        c.SILVER_ITEMS_ORPHANS,
+        silver.UNKNOWN_EVENT_NAMES.name,
+        silver.ITEMS_HAVE_EVENTS.name,
     }
     tick()
     assert len(webhook.posts) == 2
@@ -162,20 +163,20 @@ def test_one_alert_per_failure_nothing_twice_one_recovery(
     assert not any(text.startswith("[RUN FAILED]") for text in webhook.texts())
 
     tick()
-    run_checks(day, [c.silver_checks], instance)  # still broken: the same failures again
+    run_checks(day, [silver.silver_checks], instance)  # still broken: the same failures again
     tick()
     assert len(webhook.posts) == 2
 
     for table, rows in clean.items():
         day.save(table, rows)
-    assert all(e.passed for e in run_checks(day, [c.silver_checks], instance).values())
+    assert all(e.passed for e in run_checks(day, [silver.silver_checks], instance).values())
     tick()
     recoveries = webhook.texts()[2:]
     assert len(recoveries) == 2
     assert all(text.startswith("[RECOVERED]") for text in recoveries)
     assert {text.split()[2] for text in recoveries} == {
-        c.SILVER_UNKNOWN_EVENT_NAMES,
-        c.SILVER_ITEMS_ORPHANS,
+        silver.UNKNOWN_EVENT_NAMES.name,
+        silver.ITEMS_HAVE_EVENTS.name,
     }
     tick()
     assert len(webhook.posts) == 4
@@ -226,7 +227,7 @@ def test_webhook_trouble_never_breaks_the_tick(
         env.setattr(alerts, "WEBHOOK_TIMEOUT_SECONDS", 0.2)
     instance = DagsterInstance.ephemeral()
     _break(day)
-    run_checks(day, [c.silver_checks], instance)
+    run_checks(day, [silver.silver_checks], instance)
     tick = Ticker(instance)
     result = tick()
     assert "sent 2 alerts (webhook unreachable: logged only)" in result.skip_message
@@ -244,7 +245,7 @@ def test_the_sensor_watches_every_check_of_the_project() -> None:
     from nelo_assets.definitions import defs
 
     context = build_sensor_context(definitions=defs)
-    assert len(alerts.check_keys(context)) == len(c.CATALOG)
+    assert len(alerts.check_keys(context)) == len(DECLARED_CHECKS)
     assert set(alerts.check_keys(context)) == set(defs.resolve_asset_graph().asset_check_keys)
     sensor = defs.resolve_sensor_def(alerts.ALERT_SENSOR_NAME)
     assert sensor.default_status == DefaultSensorStatus.RUNNING

@@ -17,7 +17,14 @@ from hypothesis import strategies as st
 from nelo_assets.storage.lake import Lake
 from nelo_assets.transform.business_rules import ATTRIBUTION_LOOKBACK_DAYS, SESSION_LOOKBACK_DAYS
 from nelo_assets.transform.facts import build_fact_event_items, build_fact_events
-from nelo_assets_tests.test_facts import event, item, local, read_rows, settings_for, write_silver
+from nelo_assets_tests.helpers import (
+    local,
+    read_rows,
+    settings_for,
+    silver_event,
+    silver_item,
+    write_silver,
+)
 
 FIRST_DAY = date(2026, 3, 1)
 DAYS = [FIRST_DAY + timedelta(days=n) for n in range(4)]
@@ -50,9 +57,12 @@ def make_events(spec: list[tuple]) -> list[tuple[int, dict[str, Any]]]:
         if clock[user].date() > DAYS[-1]:
             break  # past the simulated days
         received = datetime(2026, 4, 1, tzinfo=UTC) + timedelta(hours=wave)
-        its = [item(item_id, list_name) for item_id, list_name in items]
+        its = [silver_item(item_id, list_name) for item_id, list_name in items]
         made.append(
-            (wave, event(f"e{n:02d}", user, clock[user], name, items=its, received_at=received))
+            (
+                wave,
+                silver_event(f"e{n:02d}", user, clock[user], name, items=its, received_at=received),
+            )
         )
     return made
 

@@ -11,30 +11,31 @@ import duckdb
 from nelo_assets.ingestion.bronze import read_bronze
 from nelo_assets.serving.analytics import publish_views
 from nelo_assets.storage.lake import Lake
-from nelo_assets.storage.sql_models import connect, write_parquet
+from nelo_assets_tests.helpers import write_rows
 
 DAY = date(2026, 3, 1)
 
 
 def _write_batch(lake: Lake, name: str, rows: list[tuple[str, int, str]]) -> Path:
     """Bronze rows (message_id, batch_index, received_at) of one landing batch `name`."""
-    values = ", ".join(
-        f"('{m}', {i}, timestamptz '{r}', 1, date '{DAY}', '{{}}', "
-        f"timestamptz '{DAY} 12:00:00+00', '{name}')"
-        for m, i, r in rows
-    )
     path = lake.partition_dir("bronze_events", DAY) / f"{name}.parquet"
-    with connect() as con:
-        write_parquet(
-            con,
-            "bronze_events",
-            "select * from (values "
-            + values
-            + ") t(message_id, batch_index, received_at, receive_count, event_date, raw, "
-            "event_timestamp, landing_batch)",
-            path,
-        )
-    return path
+    return write_rows(
+        path,
+        "bronze_events",
+        [
+            {
+                "message_id": message_id,
+                "batch_index": batch_index,
+                "received_at": received_at,
+                "receive_count": 1,
+                "event_date": DAY,
+                "raw": "{}",
+                "event_timestamp": f"{DAY} 12:00:00+00",
+                "landing_batch": name,
+            }
+            for message_id, batch_index, received_at in rows
+        ],
+    )
 
 
 def test_the_same_stored_row_in_two_files_counts_once(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ from nelo_assets.storage.lake import Lake
 from nelo_assets.storage.sql_models import bind_parquet, connect, load_sql
 from nelo_assets.transform.dims import build_dim_items
 from nelo_assets.transform.marts import build_mart_item_list_daily, build_mart_product_daily_metrics
-from nelo_assets_tests.test_dims import at, read_rows, write_facts
+from nelo_assets_tests.helpers import at, read_rows, write_partitions
 
 D0, D = date(2026, 3, 9), date(2026, 3, 10)
 PROCESSED_AT = datetime.fromisoformat("2026-03-11T00:00:00+00:00")
@@ -160,20 +160,15 @@ FIXTURE = [
 
 
 def write_fixture(lake: Lake, events: list[tuple[dict[str, Any], list[dict[str, Any]]]]) -> None:
-    write_facts(lake, "fact_events", [fact for fact, _ in events])
-    write_facts(lake, "fact_event_items", [row for _, rows in events for row in rows])
+    write_partitions(lake, "fact_events", [fact for fact, _ in events])
+    write_partitions(lake, "fact_event_items", [row for _, rows in events for row in rows])
 
 
 @pytest.fixture
-def lake(tmp_path: Path) -> Lake:
-    lake = Lake(tmp_path)
+def lake(lake: Lake) -> Lake:
+    """The conftest's empty lake, holding FIXTURE."""
     write_fixture(lake, FIXTURE)
     return lake
-
-
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings.from_env({"NELO_DATA_DIR": str(tmp_path)})
 
 
 def list_row(

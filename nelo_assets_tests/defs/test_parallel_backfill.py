@@ -21,9 +21,9 @@ from nelo_assets.defs.gold.views import master_list_items_engagement
 from nelo_assets.defs.marts.assets import mart_item_list_daily, mart_product_daily
 from nelo_assets.defs.resources import LakeResource, analytics_resource
 from nelo_assets.defs.silver.assets import silver
-from nelo_assets.settings import Settings
 from nelo_assets.simulation.cli import SimulationConfig, write_archive
 from nelo_assets.storage.lake import Lake
+from nelo_assets_tests.helpers import settings_for
 
 START = date(2026, 4, 1)
 PARTITIONS = 30
@@ -38,12 +38,8 @@ DAILY = [
 ]
 
 
-def _settings(root: Path) -> Settings:
-    return Settings.from_env({"NELO_DATA_DIR": str(root), "NELO_START_DATE": "2026-01-01"})
-
-
 def _resources(root: Path) -> dict:
-    settings = _settings(root)
+    settings = settings_for(root)
     return {
         "lake": LakeResource.from_settings(settings),
         "analytics": analytics_resource(Lake(root)),

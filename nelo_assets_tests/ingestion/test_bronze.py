@@ -20,10 +20,16 @@ from nelo_assets.ingestion.bronze import (
     route_landing_file,
 )
 from nelo_assets.ingestion.landing import LandedMessage, write_landing_file
-from nelo_assets.settings import Settings
 from nelo_assets.storage.lake import Lake
 from nelo_assets.storage.tables import BRONZE_EVENTS
-from nelo_assets_tests.conftest import TEST_TIMEZONE, QueueLake, Sent, traffic
+from nelo_assets_tests.helpers import (
+    TEST_START_DATE,
+    TEST_TIMEZONE,
+    QueueLake,
+    Sent,
+    settings_for,
+    traffic,
+)
 
 
 def _rows(lake: Lake, days: list[date]) -> set[tuple]:
@@ -37,10 +43,6 @@ def _land(lake: Lake, batch_id: str, sent: list[Sent], received_at: datetime) ->
     ]
     write_landing_file(lake.landing_dir, batch_id, messages, received_at.date())
     return [m.message_id for m in messages]
-
-
-def _settings(tmp_path) -> Settings:
-    return Settings.from_env({"NELO_DATA_DIR": str(tmp_path), "NELO_START_DATE": "2020-01-01"})
 
 
 def test_rebuild_from_landing_alone_equals_the_live_path(queue_lake: QueueLake) -> None:
@@ -91,7 +93,7 @@ def test_rebuild_from_landing_alone_equals_the_live_path(queue_lake: QueueLake) 
 
 
 def test_rebuild_compacts_and_keeps_a_concurrent_batch(tmp_path) -> None:
-    settings = _settings(tmp_path)
+    settings = settings_for(tmp_path, TEST_START_DATE)
     lake = Lake(settings.data_dir)
     now = datetime.now(UTC)
     day = now.date() - timedelta(days=5)
@@ -114,7 +116,7 @@ def test_rebuild_compacts_and_keeps_a_concurrent_batch(tmp_path) -> None:
 
 
 def test_recover_unrouted_routes_a_batch_once(tmp_path) -> None:
-    settings = _settings(tmp_path)
+    settings = settings_for(tmp_path, TEST_START_DATE)
     lake = Lake(settings.data_dir)
     now = datetime.now(UTC)
     day = now.date() - timedelta(days=1)
@@ -134,7 +136,7 @@ def test_recover_unrouted_routes_a_batch_once(tmp_path) -> None:
 
 
 def test_routing_a_batch_again_rewrites_the_same_files(tmp_path) -> None:
-    settings = _settings(tmp_path)
+    settings = settings_for(tmp_path, TEST_START_DATE)
     lake = Lake(settings.data_dir)
     now = datetime.now(UTC)
     days = [now.date() - timedelta(days=n) for n in (1, 2)]
@@ -152,7 +154,7 @@ def test_routing_a_batch_again_rewrites_the_same_files(tmp_path) -> None:
 
 
 def test_bronze_events_asset_rebuilds_its_partition(tmp_path) -> None:
-    settings = _settings(tmp_path)
+    settings = settings_for(tmp_path, TEST_START_DATE)
     lake = Lake(settings.data_dir)
     now = datetime.now(UTC)
     day = now.date() - timedelta(days=3)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import queue
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -20,26 +19,14 @@ import pytest
 
 from nelo_assets.serving.dashboard import queries
 from nelo_assets.serving.dashboard.queries import Filters
-from nelo_assets.serving.dashboard.sample import Sample, build_sample_lake
+from nelo_assets.serving.dashboard.sample import Sample
+from nelo_assets.storage.lake import Lake
+from nelo_assets_tests.helpers import CHROMIUM, CHROMIUM_ARGS, REPO, free_port, needs_chromium
 
-REPO = Path(__file__).resolve().parent.parent
-APP = REPO / "nelo_assets" / "dashboard" / "app.py"
+APP = REPO / "nelo_assets" / "serving" / "dashboard" / "app.py"
 SCREENSHOT = REPO / "test-artifacts" / "dashboard.png"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 SAMPLE = Sample()
 WRITER_ROUNDS = 2
-
-needs_chromium = pytest.mark.skipif(
-    not CHROMIUM.exists(),
-    reason="Chromium is not installed at /usr/bin/chromium (apt-get install -y chromium)",
-)
 
 # Re-materializes the last sample partition and rewrites analytics.duckdb, as a backfill plus a
 # schema change would; the data stays identical (R3), so the numbers must too.
@@ -67,17 +54,8 @@ for number in range(int(sys.argv[2])):
 
 
 @pytest.fixture(scope="session")
-def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.getbasetemp()
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        root = root.parent  # shared by the workers of this run: built once
-    return build_sample_lake(root / "dashboard_sample").root
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def data_dir(dashboard_sample: Lake) -> Path:
+    return dashboard_sample.root
 
 
 def stop(process: subprocess.Popen) -> None:

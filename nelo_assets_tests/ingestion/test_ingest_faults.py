@@ -13,9 +13,8 @@ from pathlib import Path
 import pytest
 
 from nelo_assets.ingestion.drain import PAUSE_ENV, PAUSE_STAGES
-from nelo_assets_tests.conftest import QueueLake, assert_exactly_once, traffic
+from nelo_assets_tests.helpers import REPO, QueueLake, assert_exactly_once, traffic
 
-REPO = Path(__file__).resolve().parent.parent
 VISIBILITY_TIMEOUT = 2
 
 

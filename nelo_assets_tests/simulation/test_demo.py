@@ -10,7 +10,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -27,19 +26,13 @@ import pytest
 
 from nelo_assets.settings import DEFAULT_TIMEZONE
 from nelo_assets.storage.lake import Lake
+from nelo_assets_tests.helpers import CHROMIUM, CHROMIUM_ARGS, REPO, free_port, needs_chromium
 
-REPO = Path(__file__).resolve().parent.parent
 STARTUP_SECONDS = 300
 GOLD_SECONDS = 300
 HISTORY_DAYS = 3
 
 pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_for(condition: Callable[[], bool], seconds: float, what: str) -> None:
@@ -166,14 +159,6 @@ def test_live_traffic_is_ingested_by_the_sensor(demo: Demo) -> None:
     )
 
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 ARTIFACTS = REPO / "test-artifacts"
 LOCATION = "nelo_assets.definitions"
 
@@ -192,16 +177,18 @@ def dismiss_first_visit_dialog(page: Any) -> None:
 
 
 @pytest.mark.browser
-@pytest.mark.skipif(
-    not CHROMIUM.exists(),
-    reason="Chromium is not installed at /usr/bin/chromium (apt-get install -y chromium)",
-)
+@needs_chromium
 def test_dagster_ui_shows_assets_partitions_and_checks(demo: Demo) -> None:
     from playwright.sync_api import sync_playwright
 
-    from nelo_assets.defs.checks import CATALOG
+    from nelo_assets.definitions import defs
 
-    mart_checks = sorted(n for n, info in CATALOG.items() if info.asset == "mart_item_list_daily")
+    mart_checks = sorted(
+        key.name
+        for key in defs.resolve_asset_graph().asset_check_keys
+        if key.asset_key.to_user_string() == "mart_item_list_daily"
+    )
+    assert mart_checks, "mart_item_list_daily has checks to show"
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)

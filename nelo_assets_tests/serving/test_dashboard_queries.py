@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -26,11 +25,8 @@ LIST_NAME = "coalesce(nullif({}, ''), '(not set)')"
 
 
 @pytest.fixture(scope="session")
-def db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.getbasetemp()
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        root = root.parent  # shared by the workers of this run: built once
-    return build_sample_lake(root / "dashboard_sample").duckdb_path
+def db(dashboard_sample: Lake) -> Path:
+    return dashboard_sample.duckdb_path
 
 
 def sql(db: Path, query: str, params: list[Any] | None = None) -> list[tuple]:

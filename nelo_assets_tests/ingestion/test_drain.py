@@ -22,7 +22,7 @@ from nelo_assets.ingestion.landing import (
     write_landing_file,
 )
 from nelo_assets.ingestion.sqs import ensure_queue
-from nelo_assets_tests.conftest import QueueLake, assert_exactly_once, traffic
+from nelo_assets_tests.helpers import QueueLake, assert_exactly_once, traffic
 
 
 def _days(now: datetime) -> list[date]:

@@ -5,56 +5,18 @@ from __future__ import annotations
 import hashlib
 import random
 from collections import defaultdict
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
 import pytest
 
 from nelo_assets.settings import Settings
 from nelo_assets.storage.lake import Lake
-from nelo_assets.storage.sql_models import connect, write_parquet
-from nelo_assets.storage.tables import TABLE_SCHEMAS
 from nelo_assets.transform.dims import build_dim_items, build_dim_users
+from nelo_assets_tests.helpers import at, read_rows, write_partitions
 
 D1, D2, D3 = date(2026, 3, 9), date(2026, 3, 10), date(2026, 3, 11)
-
-
-def at(day: date, hour: int, minute: int = 0) -> datetime:
-    # 15:00..23:59 UTC is 09:00..17:59 in Mexico City: the same calendar date.
-    return datetime(day.year, day.month, day.day, hour, minute, tzinfo=UTC)
-
-
-def write_facts(lake: Lake, table: str, rows: list[dict[str, Any]]) -> None:
-    """Write hand-made rows (unnamed columns NULL) as one partition file per event_date."""
-    by_date: dict[date, list[dict[str, Any]]] = defaultdict(list)
-    for row in rows:
-        by_date[row["event_date"]].append(row)
-    names = [c.name for c in TABLE_SCHEMAS[table]]
-    for event_date, day_rows in by_date.items():
-        facts = pa.Table.from_pylist([{n: r.get(n) for n in names} for r in day_rows])
-        with connect() as con:
-            con.register("facts", facts)
-            write_parquet(con, table, "select * from facts", lake.partition_file(table, event_date))
-
-
-def read_rows(path: Path, order_by: str) -> list[dict[str, Any]]:
-    with connect() as con:
-        cur = con.execute(f"select * from read_parquet('{path}') order by {order_by}")
-        names = [d[0] for d in cur.description]
-        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
-
-
-@pytest.fixture
-def lake(tmp_path: Path) -> Lake:
-    return Lake(tmp_path)
-
-
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings.from_env({"NELO_DATA_DIR": str(tmp_path)})
 
 
 def item_row(
@@ -118,7 +80,7 @@ def versions(lake: Lake, item_id: str) -> list[tuple]:
 def test_dim_items_rename_and_rename_back_give_three_chained_versions(
     lake: Lake, settings: Settings
 ) -> None:
-    write_facts(lake, "fact_event_items", BASE_ITEMS)
+    write_partitions(lake, "fact_event_items", BASE_ITEMS)
 
     assert build_dim_items(lake, settings) == 3 + 1 + 3
 
@@ -142,26 +104,26 @@ def test_dim_items_rename_and_rename_back_give_three_chained_versions(
 def test_dim_items_late_row_matching_its_version_adds_nothing(
     lake: Lake, settings: Settings
 ) -> None:
-    write_facts(lake, "fact_event_items", BASE_ITEMS)
+    write_partitions(lake, "fact_event_items", BASE_ITEMS)
     build_dim_items(lake, settings)
     before = read_rows(lake.table_file("dim_items"), "item_sk")
 
     # Arrives days later, but its time (between e1 and e2) is inside the first "Shoe" version.
     late = item_row("late", at(D1, 15, 30), "Shoe", "99.00")
-    write_facts(lake, "fact_event_items", [*BASE_ITEMS, late])
+    write_partitions(lake, "fact_event_items", [*BASE_ITEMS, late])
     build_dim_items(lake, settings)
 
     assert read_rows(lake.table_file("dim_items"), "item_sk") == before
 
 
 def test_dim_items_late_row_that_differs_splits_its_version(lake: Lake, settings: Settings) -> None:
-    write_facts(lake, "fact_event_items", BASE_ITEMS)
+    write_partitions(lake, "fact_event_items", BASE_ITEMS)
     build_dim_items(lake, settings)
     current_sk = [r for r in read_rows(lake.table_file("dim_items"), "item_sk") if r["is_current"]]
 
     t_late = at(D1, 15, 30)  # between e1 and e2
     late = item_row("late", t_late, "Shoe X", "9.50")
-    write_facts(lake, "fact_event_items", [*BASE_ITEMS, late])
+    write_partitions(lake, "fact_event_items", [*BASE_ITEMS, late])
     build_dim_items(lake, settings)
 
     # Shoe [T1, late) | Shoe X [late, T2) | Shoe [T2, T3) | Shoe 2 [T3, T4) | Shoe [T4, -)
@@ -214,10 +176,10 @@ def test_dim_users_totals_and_platforms(lake: Lake, settings: Settings) -> None:
     u1_tie = event_row("u1-0", "u1", at(D2, 15, 5), "screen_view", "WEB", "s2")
     u2_first = event_row("u2-a", "u2", at(D2, 16), "screen_view", "UNKNOWN", "s9")
     u2_buy = event_row("u2-b", "u2", at(D3, 16), "purchase", "IOS", "s9")  # no items
-    write_facts(
+    write_partitions(
         lake, "fact_events", [u1_view, u1_buy, u1_refund, u1_buy2, u1_tie, u2_first, u2_buy]
     )
-    write_facts(
+    write_partitions(
         lake,
         "fact_event_items",
         [
@@ -260,8 +222,8 @@ def test_dim_users_totals_and_platforms(lake: Lake, settings: Settings) -> None:
 
 
 def test_dims_rebuild_gives_identical_files(lake: Lake, settings: Settings) -> None:
-    write_facts(lake, "fact_event_items", BASE_ITEMS)
-    write_facts(
+    write_partitions(lake, "fact_event_items", BASE_ITEMS)
+    write_partitions(
         lake,
         "fact_events",
         [event_row(f"e{i}", f"u{i % 2}", at(D1, 15, i), "view_item", "IOS", "s") for i in range(5)],
@@ -355,7 +317,7 @@ def test_dim_items_matches_the_row_by_row_rule_on_random_rows(
                 "item_category": rng.choice(["Kitchen", None]),
             }
         )
-    write_facts(lake, "fact_event_items", rows)
+    write_partitions(lake, "fact_event_items", rows)
 
     build_dim_items(lake, settings)
 

@@ -3,154 +3,27 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import duckdb
-import pyarrow.parquet as pq
-import pytest
 
-from nelo_assets.settings import Settings
 from nelo_assets.storage.lake import Lake
-from nelo_assets.storage.sql_models import connect, write_parquet
 from nelo_assets.storage.tables import TABLE_SCHEMAS, empty_select
 from nelo_assets.transform.facts import build_fact_event_items, build_fact_events
+from nelo_assets_tests.helpers import (
+    local,
+    read_rows,
+    settings_for,
+    silver_event,
+    silver_item,
+    write_silver,
+)
 
-TIMEZONE = "America/Mexico_City"  # UTC-6 all year since 2022
-LOCAL = ZoneInfo(TIMEZONE)
 D = date(2026, 3, 10)
-RECEIVED = datetime(2026, 3, 12, tzinfo=UTC)
-
-
-def local(day: date, hour: int, minute: int = 0, second: int = 0) -> datetime:
-    return datetime(day.year, day.month, day.day, hour, minute, second, tzinfo=LOCAL)
-
-
-def item(
-    item_id: str,
-    list_name: str | None = None,
-    price: str | None = "10.00",
-    quantity: int = 1,
-    discount_amount: str | None = "0.00",
-    discounts: str | None = None,
-) -> dict[str, Any]:
-    return {
-        "item_id": item_id,
-        "item_list_name": list_name,
-        "price": price,
-        "quantity": quantity,
-        "discount_amount": discount_amount,
-        "discounts": discounts,
-    }
-
-
-def event(
-    event_id: str,
-    user_id: str,
-    at: datetime,
-    name: str = "screen_view",
-    list_name: str | None = None,
-    items: Sequence[dict[str, Any]] = (),
-    received_at: datetime = RECEIVED,
-) -> dict[str, Any]:
-    return {
-        "event_id": event_id,
-        "user_id": user_id,
-        "event_timestamp": at.astimezone(UTC),
-        "event_date": at.astimezone(LOCAL).date(),
-        "event_name": name,
-        "item_list_name": list_name,
-        "received_at": received_at,
-        "items": list(items),
-    }
-
-
-def _silver_rows(ev: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    event_row = {
-        "event_id": ev["event_id"],
-        "message_id": f"m-{ev['event_id']}",
-        "batch_index": 0,
-        "received_at": ev["received_at"],
-        "event_timestamp": ev["event_timestamp"],
-        "event_date": ev["event_date"],
-        "user_id": ev["user_id"],
-        "event_name": ev["event_name"],
-        "platform": "IOS",
-        "item_list_name": ev["item_list_name"],
-        "currency": "MXN",
-        "event_params": "{}",
-        "item_count": len(ev["items"]),
-    }
-    item_rows = [
-        {
-            "item_record_id": f"{ev['event_id']}:{index}",
-            "event_id": ev["event_id"],
-            "event_date": ev["event_date"],
-            "item_index": index,
-            "position_in_list": index,
-            **it,
-        }
-        for index, it in enumerate(ev["items"])
-    ]
-    return event_row, item_rows
-
-
-def _write_table(con: duckdb.DuckDBPyConnection, table: str, rows: list[dict], path: Path) -> None:
-    con.execute(f"CREATE OR REPLACE TEMP TABLE staged AS {empty_select(table)}")
-    if rows:
-        columns = list(rows[0])
-        names = ", ".join(f'"{name}"' for name in columns)
-        marks = ", ".join("?" for _ in columns)
-        con.executemany(
-            f"INSERT INTO staged ({names}) VALUES ({marks})",
-            [[row[name] for name in columns] for row in rows],
-        )
-    write_parquet(con, table, "SELECT * FROM staged", path)
-
-
-def write_silver(lake: Lake, events: Iterable[dict[str, Any]]) -> set[date]:
-    """Replace the silver partitions of the given events' dates with exactly those events."""
-    by_date: dict[date, list[dict[str, Any]]] = defaultdict(list)
-    for ev in events:
-        by_date[ev["event_date"]].append(ev)
-    con = connect()
-    try:
-        for day, day_events in by_date.items():
-            event_rows, item_rows = [], []
-            for ev in day_events:
-                event_row, rows = _silver_rows(ev)
-                event_rows.append(event_row)
-                item_rows.extend(rows)
-            _write_table(
-                con, "silver_events", event_rows, lake.partition_file("silver_events", day)
-            )
-            _write_table(con, "silver_items", item_rows, lake.partition_file("silver_items", day))
-    finally:
-        con.close()
-    return set(by_date)
-
-
-def read_rows(path: Path) -> list[dict[str, Any]]:
-    return pq.read_table(path).to_pylist()
-
-
-def settings_for(root: Path) -> Settings:
-    return Settings(
-        data_dir=root,
-        timezone=TIMEZONE,
-        start_date=date(2026, 1, 1),
-        queue_url=None,
-        sensor_interval_seconds=30,
-    )
-
-
-@pytest.fixture
-def lake(tmp_path: Path) -> Lake:
-    return Lake(tmp_path)
 
 
 def build_days(lake: Lake, days: Iterable[date]) -> None:
@@ -182,10 +55,10 @@ def test_gap_of_1800_s_continues_a_session_and_1801_s_starts_one(lake: Lake) -> 
     write_silver(
         lake,
         [
-            event("a", "u1", t0),
-            event("b", "u1", t0 + timedelta(seconds=1800)),
-            event("c", "u1", t0 + timedelta(seconds=1800 + 1801)),
-            event("d", "u1", t0 + timedelta(seconds=1800 + 1801 + 1800)),
+            silver_event("a", "u1", t0),
+            silver_event("b", "u1", t0 + timedelta(seconds=1800)),
+            silver_event("c", "u1", t0 + timedelta(seconds=1800 + 1801)),
+            silver_event("d", "u1", t0 + timedelta(seconds=1800 + 1801 + 1800)),
         ],
     )
     build_days(lake, [D])
@@ -199,9 +72,9 @@ def test_session_continues_across_midnight(lake: Lake) -> None:
     write_silver(
         lake,
         [
-            event("late", "u1", local(before, 23, 50)),
-            event("early", "u1", local(D, 0, 10)),  # 20 min later: same session
-            event("later", "u1", local(D, 0, 50)),  # 40 min later: new session
+            silver_event("late", "u1", local(before, 23, 50)),
+            silver_event("early", "u1", local(D, 0, 10)),  # 20 min later: same session
+            silver_event("later", "u1", local(D, 0, 50)),  # 40 min later: new session
         ],
     )
     build_days(lake, [before, D])
@@ -214,8 +87,14 @@ def test_session_continues_across_midnight(lake: Lake) -> None:
 
 def test_late_first_half_of_a_session_gives_the_ids_of_a_single_build(tmp_path: Path) -> None:
     before = D - timedelta(days=1)
-    first_half = [event("p", "u1", local(before, 23, 40)), event("q", "u1", local(before, 23, 55))]
-    second_half = [event("r", "u1", local(D, 0, 10)), event("s", "u1", local(D, 0, 30))]
+    first_half = [
+        silver_event("p", "u1", local(before, 23, 40)),
+        silver_event("q", "u1", local(before, 23, 55)),
+    ]
+    second_half = [
+        silver_event("r", "u1", local(D, 0, 10)),
+        silver_event("s", "u1", local(D, 0, 30)),
+    ]
 
     incremental = Lake(tmp_path / "incremental")
     write_silver(incremental, second_half)
@@ -241,11 +120,11 @@ def test_two_users_interleaved_have_their_own_sessions(lake: Lake) -> None:
     write_silver(
         lake,
         [
-            event("a1", "u1", at[0]),
-            event("b1", "u2", at[1]),
-            event("a2", "u1", at[2]),  # 1500 s after a1
-            event("b2", "u2", at[3]),  # 1900 s after b1: new session
-            event("a3", "u1", at[4]),  # 1500 s after a2
+            silver_event("a1", "u1", at[0]),
+            silver_event("b1", "u2", at[1]),
+            silver_event("a2", "u1", at[2]),  # 1500 s after a1
+            silver_event("b2", "u2", at[3]),  # 1900 s after b1: new session
+            silver_event("a3", "u1", at[4]),  # 1500 s after a2
         ],
     )
     build_days(lake, [D])
@@ -267,10 +146,14 @@ def test_event_hour_and_processed_at(lake: Lake) -> None:
         lake,
         [
             # 05:30 UTC on D is 23:30 the evening before in Mexico City
-            event("x", "u1", datetime(2026, 3, 10, 5, 30, tzinfo=UTC), received_at=newest_receipt),
-            event("y", "u1", datetime(2026, 3, 10, 6, 0, tzinfo=UTC)),
-            event("z", "u2", datetime(2026, 3, 10, 18, 45, tzinfo=UTC)),
-            event("old", "u3", datetime(2026, 3, 8, 12, 0, tzinfo=UTC), received_at=newest_receipt),
+            silver_event(
+                "x", "u1", datetime(2026, 3, 10, 5, 30, tzinfo=UTC), received_at=newest_receipt
+            ),
+            silver_event("y", "u1", datetime(2026, 3, 10, 6, 0, tzinfo=UTC)),
+            silver_event("z", "u2", datetime(2026, 3, 10, 18, 45, tzinfo=UTC)),
+            silver_event(
+                "old", "u3", datetime(2026, 3, 8, 12, 0, tzinfo=UTC), received_at=newest_receipt
+            ),
         ],
     )
     build_days(lake, [D])
@@ -284,7 +167,9 @@ def test_event_hour_and_processed_at(lake: Lake) -> None:
 
 
 def test_columns_follow_the_schemas(lake: Lake) -> None:
-    write_silver(lake, [event("e", "u1", local(D, 12), "add_to_cart", items=[item("sku")])])
+    write_silver(
+        lake, [silver_event("e", "u1", local(D, 12), "add_to_cart", items=[silver_item("sku")])]
+    )
     build_days(lake, [D])
     con = duckdb.connect()
     try:
@@ -302,11 +187,17 @@ def test_rebuilding_gives_the_same_rows(tmp_path: Path) -> None:
     """R3: a re-run, or a build from the same silver rows stored in another order, writes the
     same rows (order aside: the facts are not sorted, see docs/decisions.md section 11)."""
     events = [
-        event(f"e{n}", f"u{n % 3}", local(D, n % 24, n % 60), name, items=[item(f"sku{n % 4}")])
+        silver_event(
+            f"e{n}", f"u{n % 3}", local(D, n % 24, n % 60), name, items=[silver_item(f"sku{n % 4}")]
+        )
         for n, name in enumerate(["select_item", "add_to_cart", "view_item", "purchase"] * 10)
     ]
     before = D - timedelta(days=1)
-    events.append(event("prev", "u1", local(before, 23, 59), "select_item", items=[item("sku1")]))
+    events.append(
+        silver_event(
+            "prev", "u1", local(before, 23, 59), "select_item", items=[silver_item("sku1")]
+        )
+    )
     first, second = Lake(tmp_path / "one"), Lake(tmp_path / "two")
     write_silver(first, events)
     write_silver(second, reversed(events))
@@ -341,55 +232,85 @@ def test_list_attribution(lake: Lake) -> None:
     second = timedelta(seconds=1)
     events = [
         # own list
-        event("explicit", "u1", t, "add_to_cart", items=[item("A", "Home")]),
+        silver_event("explicit", "u1", t, "add_to_cart", items=[silver_item("A", "Home")]),
         # the list silver filled in from the event level beats a later click on another list
-        event("clk_fb", "u1", t - hour, "select_item", items=[item("B", "Search")]),
-        event("fallback", "u1", t, "purchase", "Promo", items=[item("B", "Promo")]),
+        silver_event("clk_fb", "u1", t - hour, "select_item", items=[silver_item("B", "Search")]),
+        silver_event("fallback", "u1", t, "purchase", "Promo", items=[silver_item("B", "Promo")]),
         # an empty own list is absent
-        event("clk_empty", "u1", t - hour, "select_item", items=[item("C", "Search")]),
-        event("empty", "u1", t, "add_to_cart", items=[item("C", "")]),
+        silver_event(
+            "clk_empty", "u1", t - hour, "select_item", items=[silver_item("C", "Search")]
+        ),
+        silver_event("empty", "u1", t, "add_to_cart", items=[silver_item("C", "")]),
         # last click, including one on the day before
-        event(
+        silver_event(
             "clk_prev",
             "u1",
             local(D - timedelta(days=1), 23, 0),
             "select_item",
-            items=[item("D", "Yesterday")],
+            items=[silver_item("D", "Yesterday")],
         ),
-        event("last", "u1", t, "begin_checkout", items=[item("D")]),
+        silver_event("last", "u1", t, "begin_checkout", items=[silver_item("D")]),
         # a click at the same instant counts; one a second later does not
-        event("clk_same", "u2", t, "select_item", items=[item("A", "Same")]),
-        event("clk_after", "u2", t + second, "select_item", items=[item("A", "After")]),
-        event("same", "u2", t, "add_to_cart", items=[item("A")]),
+        silver_event("clk_same", "u2", t, "select_item", items=[silver_item("A", "Same")]),
+        silver_event(
+            "clk_after", "u2", t + second, "select_item", items=[silver_item("A", "After")]
+        ),
+        silver_event("same", "u2", t, "add_to_cart", items=[silver_item("A")]),
         # exactly 168 h counts, 168 h + 1 s does not
-        event("clk_week", "u3", t - week, "select_item", items=[item("A", "Week")]),
-        event("week", "u3", t, "purchase", items=[item("A")]),
-        event("clk_too_old", "u4", t - week - second, "select_item", items=[item("A", "Old")]),
-        event("too_old", "u4", t, "purchase", items=[item("A")]),
+        silver_event("clk_week", "u3", t - week, "select_item", items=[silver_item("A", "Week")]),
+        silver_event("week", "u3", t, "purchase", items=[silver_item("A")]),
+        silver_event(
+            "clk_too_old", "u4", t - week - second, "select_item", items=[silver_item("A", "Old")]
+        ),
+        silver_event("too_old", "u4", t, "purchase", items=[silver_item("A")]),
         # two lists: the latest click wins; at the same instant the larger event_id wins
-        event("clk_l1", "u5", t - 3 * hour, "select_item", items=[item("A", "First")]),
-        event("clk_l2", "u5", t - 2 * hour, "select_item", items=[item("A", "Second")]),
-        event("two", "u5", t, "add_to_cart", items=[item("A")]),
-        event("clk_t1", "u5", t - 2 * hour, "select_item", items=[item("B", "TieLow")]),
-        event("clk_t2", "u5", t - 2 * hour, "select_item", items=[item("B", "TieHigh")]),
-        event("tie", "u5", t, "add_to_cart", items=[item("B")]),
+        silver_event(
+            "clk_l1", "u5", t - 3 * hour, "select_item", items=[silver_item("A", "First")]
+        ),
+        silver_event(
+            "clk_l2", "u5", t - 2 * hour, "select_item", items=[silver_item("A", "Second")]
+        ),
+        silver_event("two", "u5", t, "add_to_cart", items=[silver_item("A")]),
+        silver_event(
+            "clk_t1", "u5", t - 2 * hour, "select_item", items=[silver_item("B", "TieLow")]
+        ),
+        silver_event(
+            "clk_t2", "u5", t - 2 * hour, "select_item", items=[silver_item("B", "TieHigh")]
+        ),
+        silver_event("tie", "u5", t, "add_to_cart", items=[silver_item("B")]),
         # one click event listing the item twice: the later item_index wins
-        event("clk_i", "u5", t - hour, "select_item", items=[item("C", "Idx0"), item("C", "Idx1")]),
-        event("index", "u5", t, "add_to_cart", items=[item("C")]),
+        silver_event(
+            "clk_i",
+            "u5",
+            t - hour,
+            "select_item",
+            items=[silver_item("C", "Idx0"), silver_item("C", "Idx1")],
+        ),
+        silver_event("index", "u5", t, "add_to_cart", items=[silver_item("C")]),
         # another user's click, a click on another item, a click without a list: ignored
-        event("clk_other_user", "u6", t - hour, "select_item", items=[item("A", "Theirs")]),
-        event("other_user", "u7", t, "purchase", items=[item("A")]),
-        event("clk_other_item", "u8", t - hour, "select_item", items=[item("Z", "Other")]),
-        event("other_item", "u8", t, "purchase", items=[item("A")]),
-        event("clk_listed", "u9", t - 3 * hour, "select_item", items=[item("A", "Listed")]),
-        event("clk_unlisted", "u9", t - hour, "select_item", items=[item("A")]),
-        event("unlisted", "u9", t, "add_to_cart", items=[item("A")]),
+        silver_event(
+            "clk_other_user", "u6", t - hour, "select_item", items=[silver_item("A", "Theirs")]
+        ),
+        silver_event("other_user", "u7", t, "purchase", items=[silver_item("A")]),
+        silver_event(
+            "clk_other_item", "u8", t - hour, "select_item", items=[silver_item("Z", "Other")]
+        ),
+        silver_event("other_item", "u8", t, "purchase", items=[silver_item("A")]),
+        silver_event(
+            "clk_listed", "u9", t - 3 * hour, "select_item", items=[silver_item("A", "Listed")]
+        ),
+        silver_event("clk_unlisted", "u9", t - hour, "select_item", items=[silver_item("A")]),
+        silver_event("unlisted", "u9", t, "add_to_cart", items=[silver_item("A")]),
         # other event names never borrow a click
-        event("clk_view", "u10", t - hour, "select_item", items=[item("A", "Clicked")]),
-        event("view", "u10", t, "view_item", items=[item("A")]),
-        event("view_listed", "u10", t, "view_item_list", items=[item("A", "Grid")]),
+        silver_event(
+            "clk_view", "u10", t - hour, "select_item", items=[silver_item("A", "Clicked")]
+        ),
+        silver_event("view", "u10", t, "view_item", items=[silver_item("A")]),
+        silver_event("view_listed", "u10", t, "view_item_list", items=[silver_item("A", "Grid")]),
         # several items of one conversion are attributed one by one
-        event("multi", "u1", t, "purchase", items=[item("A", "Home"), item("D")]),
+        silver_event(
+            "multi", "u1", t, "purchase", items=[silver_item("A", "Home"), silver_item("D")]
+        ),
     ]
     write_silver(lake, events)
     build_days(lake, [D - timedelta(days=1), D])
@@ -428,17 +349,21 @@ def test_item_measures_and_session(lake: Lake) -> None:
     write_silver(
         lake,
         [
-            event("v", "u1", t - timedelta(minutes=5), "view_item", items=[item("A")]),
-            event(
+            silver_event(
+                "v", "u1", t - timedelta(minutes=5), "view_item", items=[silver_item("A")]
+            ),
+            silver_event(
                 "p",
                 "u1",
                 t,
                 "purchase",
                 items=[
-                    item("A", price="12.50", quantity=3, discount_amount="5.00"),
-                    item("B", price="0.99", quantity=2, discount_amount="0.00", discounts="SUMMER"),
-                    item("C", price=None, quantity=1, discount_amount="0.00", discounts=""),
-                    item("D", price="7.00", quantity=1, discount_amount=None),
+                    silver_item("A", price="12.50", quantity=3, discount_amount="5.00"),
+                    silver_item(
+                        "B", price="0.99", quantity=2, discount_amount="0.00", discounts="SUMMER"
+                    ),
+                    silver_item("C", price=None, quantity=1, discount_amount="0.00", discounts=""),
+                    silver_item("D", price="7.00", quantity=1, discount_amount=None),
                 ],
             ),
         ],

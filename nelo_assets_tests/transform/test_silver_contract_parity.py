@@ -20,18 +20,18 @@ from nelo_assets.contract import Event, parse_message, route_message
 from nelo_assets.settings import Settings
 from nelo_assets.storage.lake import Lake
 from nelo_assets.transform.silver import build_silver_partition
-from nelo_assets_tests.test_silver import (
+from nelo_assets_tests.helpers import (
     EVENT_DATE,
     EVENT_TS,
     FAULTS,
     RECEIVED,
+    TEST_TIMEZONE,
     bronze_row,
     read_rows,
     write_bronze,
 )
 
 START_DATE = date(2026, 1, 1)
-TIMEZONE = "America/Mexico_City"
 CENT = Decimal("0.01")
 
 EVENT_FIELDS = (
@@ -136,12 +136,16 @@ def check_parity(bodies: list[Any]) -> None:
     for n, body in enumerate(bodies):
         message_id = f"m{n:04d}"
         text = json.dumps(body)
-        routed = route_message(message_id, RECEIVED, text, timezone=TIMEZONE, start_date=START_DATE)
+        routed = route_message(
+            message_id, RECEIVED, text, timezone=TEST_TIMEZONE, start_date=START_DATE
+        )
         if not routed.events:
             continue  # quarantined at ingestion: never reaches silver
         assert [e.event_date for e in routed.events] == [EVENT_DATE]
         rows.append(bronze_row(routed.events[0].raw, message_id))
-        parsed = parse_message(message_id, RECEIVED, text, timezone=TIMEZONE, start_date=START_DATE)
+        parsed = parse_message(
+            message_id, RECEIVED, text, timezone=TEST_TIMEZONE, start_date=START_DATE
+        )
         expected[message_id] = (
             expected_rows(parsed.events[0]) if parsed.events else parsed.quarantined[0].reason
         )
@@ -151,7 +155,7 @@ def check_parity(bodies: list[Any]) -> None:
         write_bronze(lake, rows)
         build_silver_partition(
             lake,
-            Settings(Path(tmp), TIMEZONE, START_DATE, None, 30),
+            Settings(Path(tmp), TEST_TIMEZONE, START_DATE, None, 30),
             EVENT_DATE,
         )
         got: dict[str, Any] = {

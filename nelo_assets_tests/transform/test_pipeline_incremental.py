@@ -23,6 +23,7 @@ from nelo_assets.transform.facts import build_fact_event_items, build_fact_event
 from nelo_assets.transform.marts import build_mart_item_list_daily, build_mart_product_daily_metrics
 from nelo_assets.transform.pipeline import build_partitions
 from nelo_assets.transform.silver import build_silver_partition
+from nelo_assets_tests.helpers import settings_for
 
 START = date(2026, 5, 4)
 DAYS = 4
@@ -36,10 +37,6 @@ PARTITIONED = [
     "mart_item_list_daily",
     "mart_product_daily_metrics",
 ]
-
-
-def _settings(root: Path) -> Settings:
-    return Settings.from_env({"NELO_DATA_DIR": str(root), "NELO_START_DATE": "2026-01-01"})
 
 
 def _messages(seed: int) -> list[LandedMessage]:
@@ -132,8 +129,8 @@ def test_waves_equal_one_build_and_reruns_change_nothing(
 
     incremental = Lake(tmp_path_factory.mktemp("incremental"))
     full = Lake(tmp_path_factory.mktemp("full"))
-    _build_incrementally(incremental, _settings(incremental.root), split)
-    _build_at_once(full, _settings(full.root), messages)
+    _build_incrementally(incremental, settings_for(incremental.root), split)
+    _build_at_once(full, settings_for(full.root), messages)
 
     assert (
         read_bronze(incremental, HORIZON)
@@ -150,6 +147,6 @@ def test_waves_equal_one_build_and_reruns_change_nothing(
     # R3: re-running any partition of any layer gives the same rows (order aside).
     day = data.choice(HORIZON[1 : DAYS + 1])
     before = {t: _partition_rows(incremental, t, day) for t in PARTITIONED}
-    build_partitions(incremental, _settings(incremental.root), [day])
+    build_partitions(incremental, settings_for(incremental.root), [day])
     for table in PARTITIONED:
         assert _partition_rows(incremental, table, day) == before[table], table

@@ -13,7 +13,7 @@ from nelo_assets.defs.jobs import ingest_job
 from nelo_assets.defs.resources import SQSResource
 from nelo_assets.defs.sensors import sqs_sensor
 from nelo_assets.ingestion.sqs import QueueError
-from nelo_assets_tests.conftest import QueueLake
+from nelo_assets_tests.helpers import QueueLake
 
 
 def _tick(instance: DagsterInstance, sqs: SQSResource, cursor: str | None = None):

@@ -4,65 +4,26 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import duckdb
-import pyarrow as pa
-import pyarrow.parquet as pq
-import pytest
 
 from nelo_assets.settings import Settings
 from nelo_assets.storage.lake import Lake
 from nelo_assets.storage.tables import QUARANTINE, SILVER_EVENTS, SILVER_ITEMS
 from nelo_assets.transform.silver import SilverResult, build_silver_partition
-
-EVENT_DATE = date(2026, 3, 1)
-EVENT_TS = "2026-03-01T18:00:00Z"
-EVENT_TIME = datetime(2026, 3, 1, 18, 0, tzinfo=UTC)
-RECEIVED = datetime(2026, 3, 1, 18, 5, tzinfo=UTC)
-
-
-# --- helpers (also used by test_silver_contract_parity) -----------------------------------------
-
-
-def event(**fields: Any) -> dict[str, Any]:
-    """A valid minimal event, with `fields` added or replaced."""
-    return {"event_name": "view_item", "event_timestamp": EVENT_TS, "user_id": "u1", **fields}
-
-
-def bronze_row(
-    body: dict[str, Any] | str,
-    message_id: str,
-    *,
-    batch_index: int = 0,
-    received_at: datetime = RECEIVED,
-) -> dict[str, Any]:
-    """One bronze row as ingestion writes it; `body` is the event object or its exact JSON."""
-    return {
-        "message_id": message_id,
-        "batch_index": batch_index,
-        "received_at": received_at,
-        "receive_count": 1,
-        "event_date": EVENT_DATE,
-        "raw": body if isinstance(body, str) else json.dumps(body),
-        "event_timestamp": EVENT_TIME,
-        "landing_batch": "batch-0",
-    }
-
-
-def write_bronze(lake: Lake, rows: list[dict[str, Any]], name: str = "batch-0") -> Path:
-    path = lake.partition_dir("bronze_events", EVENT_DATE) / f"{name}.parquet"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.Table.from_pylist(rows), path)
-    return path
-
-
-def read_rows(path: Path) -> list[dict[str, Any]]:
-    rel = duckdb.sql(f"SELECT * FROM read_parquet('{path}')")
-    return [dict(zip(rel.columns, values, strict=True)) for values in rel.fetchall()]
+from nelo_assets_tests.helpers import (
+    EVENT_DATE,
+    FAULTS,
+    RECEIVED,
+    bronze_row,
+    raw_event,
+    read_rows,
+    write_bronze,
+)
 
 
 def build(lake: Lake) -> tuple[SilverResult, list[dict], list[dict], list[dict]]:
@@ -76,11 +37,6 @@ def build(lake: Lake) -> tuple[SilverResult, list[dict], list[dict], list[dict]]
     )
 
 
-@pytest.fixture
-def lake(tmp_path: Path) -> Lake:
-    return Lake(tmp_path / "data")
-
-
 def one_event(lake: Lake, body: dict[str, Any]) -> tuple[dict, list[dict]]:
     """Silver of a one-event partition: its silver_events row and its items by index."""
     write_bronze(lake, [bronze_row(body, "m1")])
@@ -91,82 +47,6 @@ def one_event(lake: Lake, body: dict[str, Any]) -> tuple[dict, list[dict]]:
 
 
 # --- validity -----------------------------------------------------------------------------------
-
-LONG = "x" * 129
-# (event, reason, words the detail must hold), one per rule and field (EVENTS.md, Validity)
-FAULTS: list[tuple[dict[str, Any], str, str]] = [
-    ({"event_timestamp": EVENT_TS, "user_id": "u1"}, "missing_field", "event_name"),
-    (event(event_name=None), "missing_field", "event_name"),
-    (event(user_id=""), "missing_field", "user_id"),
-    (event(event_name=7), "invalid_type", "event_name is an integer"),
-    (event(user_id=["u1"]), "invalid_type", "user_id is an array"),
-    (event(event_id=12), "invalid_type", "event_id is an integer"),
-    (event(event_id=""), "invalid_type", "event_id has 0 characters"),
-    (event(event_id=LONG), "invalid_type", "event_id has 129 characters"),
-    (event(user_id=LONG), "invalid_type", "user_id has 129 characters"),
-    (event(event_params="list_a"), "invalid_type", "event_params is a string"),
-    (event(event_params=[{"key": 1, "value": {}}]), "invalid_type", "event_params[0]"),
-    (
-        event(event_params=[{"key": "a", "value": {"int_value": 1, "string_value": "b"}}]),
-        "invalid_type",
-        "event_params[0].value has several typed values",
-    ),
-    (
-        event(event_params=[{"key": "a", "value": {"int_value": "1.5"}}]),
-        "invalid_type",
-        "event_params[0].value.int_value",
-    ),
-    (event(event_params=[{"key": "a", "value": 3}]), "invalid_type", "event_params[0].value"),
-    (event(items={"item_id": "a"}), "invalid_type", "items is an object"),
-    (
-        event(items=[{"item_id": "a"}, {"item_id": "b", "item_params": 4}]),
-        "invalid_type",
-        "items[1].item_params is an integer",
-    ),
-    (event(items=[{"item_id": "a"}] * 201), "too_many_items", "201"),
-    (event(items=[{"item_id": "a"}, 5]), "invalid_item", "items[1] is an integer"),
-    (event(items=[{"item_id": "a"}, None]), "invalid_item", "items[1]"),
-    (event(items=[{"name": "a"}]), "invalid_item", "items[0].item_id"),
-    (event(items=[{"item_id": ""}]), "invalid_item", "items[0].item_id"),
-    (event(items=[{"item_id": True}]), "invalid_item", "items[0].item_id"),
-    (event(items=[{"item_id": 1.5}]), "invalid_item", "items[0].item_id"),
-    (event(items=[{"item_id": "a", "price": -0.01}]), "invalid_item", "items[0].price is negative"),
-    (
-        event(items=[{"item_id": "a", "price": "1,5"}]),
-        "invalid_item",
-        "items[0].price is not a number",
-    ),
-    (
-        event(items=[{"item_id": "a", "price": True}]),
-        "invalid_item",
-        "items[0].price is not a number",
-    ),
-    (event(items=[{"item_id": "a", "price": 1e17}]), "invalid_item", "items[0].price is too large"),
-    (
-        event(items=[{"item_id": "a", "discount": "-2"}]),
-        "invalid_item",
-        "items[0].discount is negative",
-    ),
-    (event(items=[{"item_id": "a", "quantity": 0}]), "invalid_item", "items[0].quantity"),
-    (event(items=[{"item_id": "a", "quantity": 1.5}]), "invalid_item", "items[0].quantity"),
-    (event(items=[{"item_id": "a", "quantity": "2.0"}]), "invalid_item", "items[0].quantity"),
-    (event(items=[{"item_id": "a", "quantity": 2**31}]), "invalid_item", "items[0].quantity"),
-    (
-        event(items=[{"item_id": "a", "price": 1e10, "quantity": 10**7}]),
-        "invalid_item",
-        "items[0]: amount x quantity is too large",
-    ),
-    # the first broken rule wins
-    (event(user_id=None, items=5), "missing_field", "user_id"),
-    (event(event_id=3, items=5), "invalid_type", "event_id"),
-    (event(items=[5] * 201), "too_many_items", "201"),
-    (
-        event(items=[5, {"item_id": "a", "item_params": "p"}]),
-        "invalid_type",
-        "items[1].item_params",
-    ),
-    (event(items=[{"item_id": "a", "price": "x"}, 5]), "invalid_item", "items[0].price"),
-]
 
 
 def test_each_fault_is_quarantined_with_its_reason_and_detail(lake: Lake) -> None:
@@ -191,8 +71,8 @@ def test_each_fault_is_quarantined_with_its_reason_and_detail(lake: Lake) -> Non
 
 
 def test_an_event_with_one_bad_item_is_quarantined_whole(lake: Lake) -> None:
-    good = event(event_id="good", items=[{"item_id": "a"}, {"item_id": "b"}])
-    bad = event(event_id="bad", items=[{"item_id": "a"}, {"item_id": "b", "quantity": -1}])
+    good = raw_event(event_id="good", items=[{"item_id": "a"}, {"item_id": "b"}])
+    bad = raw_event(event_id="bad", items=[{"item_id": "a"}, {"item_id": "b", "quantity": -1}])
     write_bronze(lake, [bronze_row(good, "m1"), bronze_row(bad, "m2")])
 
     result, events, items, quarantine = build(lake)
@@ -213,12 +93,12 @@ def test_first_received_copy_of_an_event_id_wins(lake: Lake) -> None:
     copies = [
         # (message_id, batch_index, received_at, body); the winner is m-b/1: earliest receipt,
         # then message_id, then batch_index
-        ("m-c", 0, base, event(event_id="e1", app_version="c")),
-        ("m-b", 2, base, event(event_id="e1", app_version="b2")),
-        ("m-b", 1, base, event(event_id="e1", app_version="b1")),
-        ("m-a", 0, base + timedelta(seconds=1), event(event_id="e1", app_version="a")),
+        ("m-c", 0, base, raw_event(event_id="e1", app_version="c")),
+        ("m-b", 2, base, raw_event(event_id="e1", app_version="b2")),
+        ("m-b", 1, base, raw_event(event_id="e1", app_version="b1")),
+        ("m-a", 0, base + timedelta(seconds=1), raw_event(event_id="e1", app_version="a")),
         # an invalid copy received first does not compete: it is quarantined
-        ("m-0", 0, base - timedelta(hours=1), event(event_id="e1", user_id=5)),
+        ("m-0", 0, base - timedelta(hours=1), raw_event(event_id="e1", user_id=5)),
     ]
     write_bronze(
         lake, [bronze_row(body, m, batch_index=b, received_at=t) for m, b, t, body in copies]
@@ -239,9 +119,9 @@ def test_event_id_is_derived_from_message_id_and_batch_index(lake: Lake) -> None
     write_bronze(
         lake,
         [
-            bronze_row(event(), "msg-7", batch_index=3),
+            bronze_row(raw_event(), "msg-7", batch_index=3),
             # the same body again in another message is another event
-            bronze_row(event(), "msg-8", batch_index=0),
+            bronze_row(raw_event(), "msg-8", batch_index=0),
         ],
     )
 
@@ -256,7 +136,7 @@ def test_event_id_is_derived_from_message_id_and_batch_index(lake: Lake) -> None
 
 
 def test_a_bronze_row_stored_twice_counts_once(lake: Lake) -> None:
-    row = bronze_row(event(event_id="e1"), "m1")
+    row = bronze_row(raw_event(event_id="e1"), "m1")
     write_bronze(lake, [row], name="batch-0")
     write_bronze(lake, [{**row, "landing_batch": "batch-1"}], name="batch-1")
 
@@ -293,8 +173,8 @@ def test_both_param_forms_flatten_alike(lake: Lake) -> None:
     write_bronze(
         lake,
         [
-            bronze_row(event(event_id="obj", event_params=params), "m1"),
-            bronze_row(event(event_id="ga4", event_params=ga4), "m2"),
+            bronze_row(raw_event(event_id="obj", event_params=params), "m1"),
+            bronze_row(raw_event(event_id="ga4", event_params=ga4), "m2"),
         ],
     )
 
@@ -318,18 +198,18 @@ def test_a_repeated_ga4_key_keeps_its_last_value(lake: Lake) -> None:
         {"key": "item_list_name", "value": {"string_value": "first"}},
         {"key": "item_list_name", "value": {"string_value": "last"}},
     ]
-    row, _ = one_event(lake, event(event_params=ga4))
+    row, _ = one_event(lake, raw_event(event_params=ga4))
     assert row["item_list_name"] == "last"
     assert json.loads(row["event_params"]) == {"item_list_name": "last"}
 
 
 def test_defaults_and_platform(lake: Lake) -> None:
     bodies = {
-        "a": event(event_id="a", platform=" ios\t"),
-        "b": event(event_id="b", platform="Android", event_params={"currency": ""}),
-        "c": event(event_id="c", platform="tv", event_params={"currency": None}),
-        "d": event(event_id="d", platform=5),
-        "e": event(event_id="e", platform="web"),
+        "a": raw_event(event_id="a", platform=" ios\t"),
+        "b": raw_event(event_id="b", platform="Android", event_params={"currency": ""}),
+        "c": raw_event(event_id="c", platform="tv", event_params={"currency": None}),
+        "d": raw_event(event_id="d", platform=5),
+        "e": raw_event(event_id="e", platform="web"),
     }
     write_bronze(lake, [bronze_row(body, f"m-{key}") for key, body in bodies.items()])
 
@@ -350,7 +230,7 @@ def test_defaults_and_platform(lake: Lake) -> None:
 
 
 def test_item_list_fallback_is_per_field_and_skips_empty_strings(lake: Lake) -> None:
-    body = event(
+    body = raw_event(
         event_params={"item_list_id": "EV-ID", "item_list_name": "Event list"},
         items=[
             {"item_id": "a"},  # both from the event
@@ -369,14 +249,16 @@ def test_item_list_fallback_is_per_field_and_skips_empty_strings(lake: Lake) -> 
 
 
 def test_empty_event_level_list_params_are_absent(lake: Lake) -> None:
-    body = event(event_params={"item_list_id": "", "item_list_name": ""}, items=[{"item_id": "a"}])
+    body = raw_event(
+        event_params={"item_list_id": "", "item_list_name": ""}, items=[{"item_id": "a"}]
+    )
     row, items = one_event(lake, body)
     assert (row["item_list_id"], row["item_list_name"]) == (None, None)
     assert (items[0]["item_list_id"], items[0]["item_list_name"]) == (None, None)
 
 
 def test_in_stock_and_discounts_from_item_params_and_own_field_precedence(lake: Lake) -> None:
-    body = event(
+    body = raw_event(
         items=[
             # from item_params, object form
             {"item_id": "a", "item_params": {"in_stock": 1, "discounts": "SPRING, VIP "}},
@@ -414,7 +296,7 @@ def test_in_stock_and_discounts_from_item_params_and_own_field_precedence(lake: 
 
 
 def test_item_values_numbers_strings_and_defaults(lake: Lake) -> None:
-    body = event(
+    body = raw_event(
         event_id="e1",
         items=[
             {
@@ -481,11 +363,11 @@ def mixed_partition(lake: Lake) -> None:
     write_bronze(
         lake,
         [
-            bronze_row(event(event_id="e1", items=[{"item_id": "a"}, {"item_id": "b"}]), "m1"),
-            bronze_row(event(event_id="e1"), "m2"),  # duplicate, later message id
-            bronze_row(event(event_id="e2", items=[{"item_id": "c", "price": -1}]), "m3"),
-            bronze_row(event(items=[{"item_id": "d"}]), "m4", batch_index=2),
-            bronze_row(event(user_id=None), "m5"),
+            bronze_row(raw_event(event_id="e1", items=[{"item_id": "a"}, {"item_id": "b"}]), "m1"),
+            bronze_row(raw_event(event_id="e1"), "m2"),  # duplicate, later message id
+            bronze_row(raw_event(event_id="e2", items=[{"item_id": "c", "price": -1}]), "m3"),
+            bronze_row(raw_event(items=[{"item_id": "d"}]), "m4", batch_index=2),
+            bronze_row(raw_event(user_id=None), "m5"),
         ],
     )
 

@@ -1,0 +1,73 @@
+"""Checks on the daily marts: one row per grain, rates outside [0, 1] counted, no negative money."""
+
+from collections.abc import Iterator, Sequence
+
+from dagster import AssetCheckExecutionContext, AssetCheckResult, multi_asset_check
+
+from nelo_assets.defs.checking import ERROR, WARN, Check, check_day, specs, views
+from nelo_assets.defs.partitions import daily_partitions
+from nelo_assets.defs.resources import LakeResource
+from nelo_assets.quality import rules
+
+LIST_GRAIN = Check("mart_item_list_daily_grain", "mart_item_list_daily", ERROR, "two rows for one date and list")  # fmt: skip
+LIST_RATES = Check("mart_item_list_daily_rates", "mart_item_list_daily", WARN, "how often a rate exceeds 1 (allowed)")  # fmt: skip
+LIST_MONEY = Check("mart_item_list_daily_money", "mart_item_list_daily", ERROR, "negative attributed_revenue")  # fmt: skip
+PRODUCT_GRAIN = Check("mart_product_daily_grain", "mart_product_daily", ERROR, "two rows for one date and item")  # fmt: skip
+PRODUCT_RATES = Check("mart_product_daily_rates", "mart_product_daily", WARN, "how often a rate exceeds 1 (allowed)")  # fmt: skip
+PRODUCT_MONEY = Check("mart_product_daily_money", "mart_product_daily", ERROR, "negative item_revenue")  # fmt: skip
+
+
+def _mart_results(
+    context: AssetCheckExecutionContext,
+    lake: LakeResource,
+    table: str,
+    dimension: str,
+    rates: Sequence[str],
+    money: Sequence[str],
+    checks: tuple[Check, Check, Check],
+) -> Iterator[AssetCheckResult]:
+    """The same three checks on either mart: grain (event_date, dimension), rates, money."""
+    grain, rates_check, money_check = checks
+    day, key = check_day(context), ["event_date", dimension]
+    with views(mart=(table, [lake.lake.partition_file(table, day)])) as con:
+        yield grain.result(
+            rules.unique_key(con, "mart", key), rules.in_partition(con, "mart", day, dimension)
+        )
+        yield rates_check.result(rules.rates_outside_unit(con, "mart", rates, key))
+        yield money_check.result(rules.negative_money(con, "mart", money, key))
+
+
+@multi_asset_check(
+    specs=specs(LIST_GRAIN, LIST_RATES, LIST_MONEY, partitions_def=daily_partitions),
+    name="mart_item_list_daily_checks",
+)
+def mart_item_list_daily_checks(
+    context: AssetCheckExecutionContext, lake: LakeResource
+) -> Iterator[AssetCheckResult]:
+    yield from _mart_results(
+        context,
+        lake,
+        "mart_item_list_daily",
+        "item_list_name",
+        ["click_through_rate", "item_click_rate"],
+        ["attributed_revenue"],
+        (LIST_GRAIN, LIST_RATES, LIST_MONEY),
+    )
+
+
+@multi_asset_check(
+    specs=specs(PRODUCT_GRAIN, PRODUCT_RATES, PRODUCT_MONEY, partitions_def=daily_partitions),
+    name="mart_product_daily_checks",
+)
+def mart_product_daily_checks(
+    context: AssetCheckExecutionContext, lake: LakeResource
+) -> Iterator[AssetCheckResult]:
+    yield from _mart_results(
+        context,
+        lake,
+        "mart_product_daily_metrics",
+        "item_id",
+        ["click_through_rate", "cart_to_view_rate", "purchase_to_view_rate"],
+        ["item_revenue"],
+        (PRODUCT_GRAIN, PRODUCT_RATES, PRODUCT_MONEY),
+    )

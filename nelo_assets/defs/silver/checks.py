@@ -1,0 +1,94 @@
+"""Checks on silver_events and silver_items: keys, schema, reconciliation with bronze, and the
+soft signals (quarantine rate, unknown names and platforms, copies in two partitions)."""
+
+from collections.abc import Iterator
+from datetime import timedelta
+
+from dagster import AssetCheckExecutionContext, AssetCheckResult, multi_asset_check
+
+from nelo_assets.defs.checking import (
+    ERROR,
+    PLATFORMS,
+    WARN,
+    Check,
+    bronze_read_model,
+    check_day,
+    specs,
+    views,
+)
+from nelo_assets.defs.partitions import daily_partitions
+from nelo_assets.defs.resources import ChecksResource, LakeResource
+from nelo_assets.quality import rules
+
+EVENTS_KEY = Check("silver_events_key", "silver_events", ERROR, "duplicate or missing event_id")  # fmt: skip
+EVENTS_SCHEMA = Check("silver_events_schema", "silver_events", ERROR, "missing required fields, bad platform, wrong partition")  # fmt: skip
+RECONCILIATION = Check("silver_events_reconciliation", "silver_events", ERROR, "events lost or invented between bronze and silver")  # fmt: skip
+QUARANTINE_RATE = Check("silver_events_quarantine_rate", "silver_events", WARN, "a flood of invalid events (app bug)")  # fmt: skip
+UNKNOWN_EVENT_NAMES = Check("silver_events_unknown_event_names", "silver_events", WARN, "misspelt or new event names")  # fmt: skip
+UNKNOWN_PLATFORM = Check("silver_events_unknown_platform_share", "silver_events", WARN, "app builds that stopped sending platform")  # fmt: skip
+CROSS_PARTITION_DUPLICATES = Check("silver_events_cross_partition_duplicates", "silver_events", WARN, "copies of one event that disagree on the time")  # fmt: skip
+ITEMS_KEY = Check("silver_items_key", "silver_items", ERROR, "duplicate or missing item_record_id")  # fmt: skip
+ITEMS_HAVE_EVENTS = Check("silver_items_have_events", "silver_items", ERROR, "items whose event is not in silver_events")  # fmt: skip
+ITEMS_MONEY = Check("silver_items_money", "silver_items", ERROR, "negative price, discount or discount_amount")  # fmt: skip
+
+
+@multi_asset_check(
+    specs=specs(
+        EVENTS_KEY,
+        EVENTS_SCHEMA,
+        RECONCILIATION,
+        QUARANTINE_RATE,
+        UNKNOWN_EVENT_NAMES,
+        UNKNOWN_PLATFORM,
+        CROSS_PARTITION_DUPLICATES,
+        ITEMS_KEY,
+        ITEMS_HAVE_EVENTS,
+        ITEMS_MONEY,
+        partitions_def=daily_partitions,
+    ),
+    name="silver_checks",
+)
+def silver_checks(
+    context: AssetCheckExecutionContext, lake: LakeResource, checks: ChecksResource
+) -> Iterator[AssetCheckResult]:
+    day, store, limits = check_day(context), lake.lake, checks.thresholds
+    window = range(-limits.duplicate_window_days, limits.duplicate_window_days + 1)
+    with views(
+        bronze_parts=("bronze_events", store.partition_files("bronze_events", day)),
+        silver_events=("silver_events", [store.partition_file("silver_events", day)]),
+        silver_items=("silver_items", [store.partition_file("silver_items", day)]),
+        silver_quarantine=("quarantine", [store.silver_quarantine_file(day)]),
+        silver_event_ids=(
+            "silver_events",
+            [store.partition_file("silver_events", day + timedelta(days=n)) for n in window],
+        ),
+    ) as con:
+        bronze_read_model(con)
+        required = ["message_id", "batch_index", "received_at", "event_timestamp", "user_id"]
+        yield EVENTS_KEY.result(rules.unique_key(con, "silver_events", ["event_id"]))
+        yield EVENTS_SCHEMA.result(
+            rules.not_null(con, "silver_events", [*required, "event_name"], "event_id"),
+            rules.in_partition(con, "silver_events", day, "event_id", lake.timezone),
+            rules.accepted_values(con, "silver_events", "platform", PLATFORMS),
+        )
+        yield RECONCILIATION.result(rules.silver_reconciliation(con))
+        yield QUARANTINE_RATE.result(rules.quarantine_rate(con, limits.max_quarantine_rate))
+        yield UNKNOWN_EVENT_NAMES.result(
+            rules.unknown_event_names(con, sorted(limits.known_event_names))
+        )
+        yield UNKNOWN_PLATFORM.result(
+            rules.unknown_platform_share(con, limits.max_unknown_platform_share)
+        )
+        yield CROSS_PARTITION_DUPLICATES.result(rules.cross_partition_duplicates(con, day))
+        yield ITEMS_KEY.result(
+            rules.unique_key(con, "silver_items", ["item_record_id"]),
+            rules.in_partition(con, "silver_items", day, "item_record_id"),
+        )
+        yield ITEMS_HAVE_EVENTS.result(
+            rules.orphans(con, "silver_items", "silver_events", "event_id", "item_record_id")
+        )
+        yield ITEMS_MONEY.result(
+            rules.negative_money(
+                con, "silver_items", ["price", "discount", "discount_amount"], ["item_record_id"]
+            )
+        )
