@@ -229,6 +229,15 @@ MART_PRODUCT_DAILY_METRICS = _cols(
     ("purchase_to_view_rate", "DOUBLE", "purchasers / viewers"),
 )
 
+MART_LIST_POSITION_DAILY = _cols(
+    ("event_date", "DATE", "event date"),
+    ("item_list_name", "VARCHAR", "list; (not set) when absent"),
+    ("position_in_list", "INTEGER", "position in the list as sent by the app"),
+    ("item_impressions", "BIGINT", "view_item_list item rows of the list at that position"),
+    ("item_clicks", "BIGINT", "sum of qty of select_item item rows at that position"),
+    ("item_click_rate", "DOUBLE", "item_clicks / item_impressions"),
+)
+
 # In dependency order: analytics.duckdb creates its views in this order.
 TABLES: dict[str, Table] = {
     table.name: table
@@ -262,6 +271,13 @@ TABLES: dict[str, Table] = {
             "mart_product_daily_metrics",
             "gold/mart_product_daily_metrics",
             MART_PRODUCT_DAILY_METRICS,
+            "marts",
+            partitioned=True,
+        ),
+        Table(
+            "mart_list_position_daily",
+            "gold/mart_list_position_daily",
+            MART_LIST_POSITION_DAILY,
             "marts",
             partitioned=True,
         ),

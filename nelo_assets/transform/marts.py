@@ -1,4 +1,5 @@
-"""Daily marts: mart_item_list_daily and mart_product_daily_metrics, each from its own partition."""
+"""Daily marts: mart_item_list_daily, mart_product_daily_metrics and mart_list_position_daily,
+each from its own partition."""
 
 from __future__ import annotations
 
@@ -27,3 +28,8 @@ def build_mart_item_list_daily(lake: Lake, settings: Settings, event_date: date)
 def build_mart_product_daily_metrics(lake: Lake, settings: Settings, event_date: date) -> int:
     """Rewrite mart_product_daily_metrics[event_date]; return its row count."""
     return _build_mart(lake, "mart_product_daily_metrics", event_date, ("fact_event_items",))
+
+
+def build_mart_list_position_daily(lake: Lake, settings: Settings, event_date: date) -> int:
+    """Rewrite mart_list_position_daily[event_date]; return its row count."""
+    return _build_mart(lake, "mart_list_position_daily", event_date, ("fact_event_items",))

@@ -15,7 +15,11 @@ from nelo_assets.settings import Settings
 from nelo_assets.storage.lake import Lake
 from nelo_assets.transform.dims import build_dim_items, build_dim_users
 from nelo_assets.transform.facts import build_fact_event_items, build_fact_events
-from nelo_assets.transform.marts import build_mart_item_list_daily, build_mart_product_daily_metrics
+from nelo_assets.transform.marts import (
+    build_mart_item_list_daily,
+    build_mart_list_position_daily,
+    build_mart_product_daily_metrics,
+)
 from nelo_assets.transform.silver import build_silver_partition
 
 # Each partitioned table's build, in dependency order: a step reads only the tables before it.
@@ -25,6 +29,7 @@ PARTITION_BUILDS: tuple[tuple[str, Callable[[Lake, Settings, date], object]], ..
     ("fact_event_items", build_fact_event_items),
     ("mart_item_list_daily", build_mart_item_list_daily),
     ("mart_product_daily_metrics", build_mart_product_daily_metrics),
+    ("mart_list_position_daily", build_mart_list_position_daily),
 )
 # The dimensions, rebuilt whole from every partition of the facts.
 DIMENSION_BUILDS: tuple[tuple[str, Callable[[Lake, Settings], object]], ...] = (

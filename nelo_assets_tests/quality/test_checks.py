@@ -87,7 +87,7 @@ def test_the_check_modules_hold_every_check_of_the_code_location() -> None:
     loaded = {key.name for key in defs.resolve_asset_graph().asset_check_keys}
     assert loaded == set(DECLARED_CHECKS)
     assert loaded == {key.name for checks_def in ALL_CHECKS for key in checks_def.check_keys}
-    assert len(loaded) == 36
+    assert len(loaded) == 38
     for checks_def in ALL_CHECKS:
         for spec in checks_def.check_specs:
             check = DECLARED_CHECKS[spec.name]
@@ -185,6 +185,11 @@ def _duplicate_mart_row(w: World) -> None:
     w.save("mart_item_list_daily", [*rows, dict(rows[0])])
 
 
+def _duplicate_position_row(w: World) -> None:
+    rows = w.tables["mart_list_position_daily"]
+    w.save("mart_list_position_daily", [*rows, dict(rows[1])])
+
+
 def _unlisted_engagement(w: World) -> None:
     # the listed item row's event sits in another partition: the view's join loses it
     w.edit("fact_event_items", "event_item_id", "e2:1", event_id="e7")
@@ -252,6 +257,11 @@ BREAKAGES: list[tuple[str, Breakage, AssetChecksDefinition, Check, str]] = [
     ("negative item revenue",
      lambda w: w.edit("mart_product_daily_metrics", "item_id", "sku-1", item_revenue=-2.0),
      marts.mart_product_daily_checks, marts.PRODUCT_MONEY, "item_revenue = -2.00"),
+    ("position grain", _duplicate_position_row, marts.mart_list_position_daily_checks,
+     marts.POSITION_GRAIN, f"'{D}' / 'home' / '1' appears 2 times"),
+    ("position rate above 1",
+     lambda w: w.edit("mart_list_position_daily", "position_in_list", 0, item_click_rate=2.0),
+     marts.mart_list_position_daily_checks, marts.POSITION_RATES, "item_click_rate = 2.0"),
     ("engagement loses a row", _unlisted_engagement, gold.master_list_items_engagement_checks,
      gold.ENGAGEMENT_RECONCILIATION, "'e2:1' in listed_items, missing from engagement"),
 ]  # fmt: skip

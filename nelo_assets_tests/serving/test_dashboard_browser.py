@@ -18,8 +18,10 @@ import duckdb
 import pytest
 
 from nelo_assets.serving.dashboard import queries
+from nelo_assets.serving.dashboard.app import interval, percent, ratio
 from nelo_assets.serving.dashboard.queries import Filters
 from nelo_assets.serving.dashboard.sample import Sample
+from nelo_assets.serving.dashboard.stats import wilson_interval
 from nelo_assets.storage.lake import Lake
 from nelo_assets_tests.helpers import CHROMIUM, CHROMIUM_ARGS, REPO, free_port, needs_chromium
 
@@ -122,6 +124,65 @@ def mart_lists(db: Path) -> list[tuple[str, int, float]]:
         ).fetchall()
 
 
+def mart_positions(db: Path) -> list[list[str]]:
+    """The position chart's numbers over the whole sample, straight from the position mart."""
+    with duckdb.connect(str(db), read_only=True) as con:
+        rows = con.execute(
+            "select item_list_name, position_in_list, sum(item_impressions), sum(item_clicks) "
+            "from mart_list_position_daily group by 1, 2 order by 1, 2"
+        ).fetchall()
+    return [
+        [
+            name,
+            str(position),
+            f"{shown:,}",
+            f"{clicks:,}",
+            percent(clicks / shown if shown else None),
+        ]
+        for name, position, shown, clicks in rows
+    ]
+
+
+def mart_clicks_over_expected(db: Path, list_name: str) -> str:
+    """TABLES.md's clicks over expected of one list over the whole sample, by direct SQL."""
+    with duckdb.connect(str(db), read_only=True) as con:
+        (value,) = con.execute(
+            """
+            with positions as (
+                select item_list_name, position_in_list,
+                    sum(item_impressions) as shown, sum(item_clicks) as clicks
+                from mart_list_position_daily group by 1, 2
+            ),
+            rates as (
+                select position_in_list, sum(clicks) / nullif(sum(shown), 0) as r
+                from positions group by 1
+            )
+            select sum(clicks) / sum(shown * coalesce(r, 0))
+            from positions join rates using (position_in_list)
+            where item_list_name = ?
+            """,
+            [list_name],
+        ).fetchone()
+    return ratio(value)
+
+
+def mart_day(db: Path, day: object, list_name: str) -> tuple[int, int, int]:
+    """(list_viewers, list_clickers, list_view_events) of one list on one day, from the mart."""
+    with duckdb.connect(str(db), read_only=True) as con:
+        return con.execute(
+            "select list_viewers, list_clickers, list_view_events from mart_item_list_daily "
+            "where event_date = ? and item_list_name = ?",
+            [day, list_name],
+        ).fetchone()
+
+
+def table_rows(table: object) -> list[list[str]]:
+    return [
+        [cell.strip() for cell in row.locator("th, td").all_inner_texts()][-5:]
+        for row in table.locator("tbody tr").all()  # type: ignore[attr-defined]
+    ]
+
+
 @pytest.mark.browser
 @needs_chromium
 def test_dashboard_shows_the_marts_and_survives_a_concurrent_writer(
@@ -195,6 +256,19 @@ def test_dashboard_shows_the_marts_and_survives_a_concurrent_writer(
         finally:
             stop(writer)
 
+        # The position effect over the whole sample: the chart's numbers and one list's clicks
+        # over expected equal direct SQL over mart_list_position_daily.
+        page.get_by_role("tab", name="Position effect").click()
+        page.get_by_test_id("stExpander").filter(has_text="numbers behind").locator(
+            "summary"
+        ).click()
+        tables = page.get_by_test_id("stTable")
+        tables.first.wait_for()
+        assert table_rows(tables.nth(0)) == mart_positions(db)
+        over = {row[0]: row[-1] for row in table_rows(tables.nth(1))}
+        assert over[top_name] == mart_clicks_over_expected(db, top_name)
+        page.get_by_role("tab", name="List leaderboard").click()
+
         # The list filter: pick the second list, its numbers replace the top list's.
         lists_filter = page.get_by_test_id("stMultiSelect").filter(has_text="Lists")
         lists_filter.locator("input").fill(second_name)
@@ -203,7 +277,25 @@ def test_dashboard_shows_the_marts_and_survives_a_concurrent_writer(
         expect_list(second_name, second_views, second_revenue)
         assert (second_views, second_revenue) != (top_views, top_revenue)
 
+        # One day (the last): the interval of the chosen list's click-through rate is the Wilson
+        # interval of its mart row, and its views change against the day before.
+        page.get_by_role("spinbutton", name="day, Dates start date").click()
+        for _ in range(SAMPLE.days - 1):
+            page.keyboard.press("ArrowUp")
+        page.get_by_role("heading", name="Nelo Growth").click()  # leaves the field: applies it
+        viewers, clickers, views = mart_day(db, SAMPLE.dates[-1], second_name)
+        *_, views_before = mart_day(db, SAMPLE.dates[-2], second_name)
+        sync_api.expect(metric("CTR 95% interval")).to_have_text(
+            interval(*wilson_interval(clickers, viewers)), timeout=60_000
+        )
+        sync_api.expect(metric("List views")).to_have_text(f"{views:,}")
+        delta = page.get_by_test_id("stMetric").filter(has_text="List views")
+        sync_api.expect(delta.get_by_test_id("stMetricDelta")).to_have_text(
+            f"{views - views_before:+,}"
+        )
+
         SCREENSHOT.parent.mkdir(exist_ok=True)
+        page.get_by_role("tab", name="Position effect").click()
         page.screenshot(path=str(SCREENSHOT), full_page=True)
         browser.close()
     assert SCREENSHOT.stat().st_size > 10_000
@@ -221,8 +313,12 @@ def test_app_renders_every_section_headless(
     shown = {metric.label: metric.value for metric in app.metric}
     assert (shown["Top list"], shown["List views"]) == (top_name, f"{top_views:,}")
     assert len(app.dataframe) == 3, "list, product and platform tables"
+    assert len(app.table) == 3, "position numbers, clicks over expected, list funnel"
+    assert all("None" not in frame.value.to_string() for frame in [*app.dataframe, *app.table])
     assert [tab.label for tab in app.tabs] == [
         "List leaderboard",
+        "Position effect",
+        "List funnel",
         "Product leaderboard",
         "Daily trends",
         "Platforms",

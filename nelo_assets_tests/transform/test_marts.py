@@ -14,7 +14,11 @@ from nelo_assets.settings import Settings
 from nelo_assets.storage.lake import Lake
 from nelo_assets.storage.sql_models import bind_parquet, connect, load_sql
 from nelo_assets.transform.dims import build_dim_items
-from nelo_assets.transform.marts import build_mart_item_list_daily, build_mart_product_daily_metrics
+from nelo_assets.transform.marts import (
+    build_mart_item_list_daily,
+    build_mart_list_position_daily,
+    build_mart_product_daily_metrics,
+)
 from nelo_assets_tests.helpers import at, read_rows, write_partitions
 
 D0, D = date(2026, 3, 9), date(2026, 3, 10)
@@ -269,10 +273,68 @@ def test_mart_product_daily_metrics_every_metric(lake: Lake, settings: Settings)
     ]
 
 
+def positioned(
+    event_id: str, name: str, user: str, minute: int, items: tuple[tuple[Any, ...], ...]
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """An event on D whose items are (item_id, list, position, qty): positions set by hand."""
+    fact, rows = event(
+        event_id,
+        name,
+        user,
+        at(D, 16, minute),
+        None,
+        tuple(item(item_id, qty, list_name=list_name) for item_id, list_name, _, qty in items),
+    )
+    return fact, [{**row, "position_in_list": it[2]} for row, it in zip(rows, items, strict=True)]
+
+
+POSITION_FIXTURE = [
+    # One view, two lists: home at 0 and 1, search at 0; P4 has no position and is left out.
+    positioned(
+        "V1",
+        "view_item_list",
+        "u1",
+        0,
+        (
+            ("P1", "home", 0, None),
+            ("P2", "home", 1, None),
+            ("P3", "search", 0, None),
+            ("P4", "home", None, None),
+        ),
+    ),
+    # home at 0 again; an empty list name is (not set), here at position 3.
+    positioned("V2", "view_item_list", "u2", 1, (("P1", "home", 0, None), ("P5", "", 3, None))),
+    positioned("C1", "select_item", "u1", 2, (("P2", "home", 1, 2),)),  # qty 2 at home 1
+    positioned("C2", "select_item", "u2", 3, (("P6", "home", 7, None),)),  # 7 was never shown
+    positioned("C3", "select_item", "u1", 4, (("P4", "home", None, 1),)),  # no position: out
+    positioned("A1", "add_to_cart", "u1", 5, (("P1", "home", 0, 1),)),  # not a view or a click
+]
+
+
+def test_mart_list_position_daily_every_metric(tmp_path: Path, settings: Settings) -> None:
+    lake = Lake(tmp_path / "positions")
+    write_fixture(lake, POSITION_FIXTURE)
+    assert build_mart_list_position_daily(lake, settings, D) == 5
+
+    rows = read_rows(
+        lake.partition_file("mart_list_position_daily", D), "item_list_name, position_in_list"
+    )
+    keys = ("item_list_name", "position_in_list", "item_impressions", "item_clicks")
+    assert [(*(row[k] for k in keys), row["item_click_rate"]) for row in rows] == [
+        (NOT_SET, 3, 1, 0, 0.0),  # V2's P5
+        ("home", 0, 2, 0, 0.0),  # V1 and V2 show P1 at 0; A1 is not a click
+        ("home", 1, 1, 2, 2.0),  # V1's P2; C1 clicks qty 2: a rate above 1
+        ("home", 7, 0, 1, None),  # C2 (qty absent: 1) at a position never shown: no rate
+        ("search", 0, 1, 0, 0.0),  # V1's P3, the same event's other list
+    ]
+    assert all(row["event_date"] == D for row in rows)
+
+
 def test_marts_of_a_day_without_facts_are_empty(lake: Lake, settings: Settings) -> None:
     empty_day = date(2026, 3, 20)
     assert build_mart_item_list_daily(lake, settings, empty_day) == 0
     assert build_mart_product_daily_metrics(lake, settings, empty_day) == 0
+    assert build_mart_list_position_daily(lake, settings, empty_day) == 0
     assert lake.partition_file("mart_item_list_daily", empty_day).exists()
 
 
@@ -280,9 +342,14 @@ def test_marts_rebuild_gives_identical_files(lake: Lake, settings: Settings) -> 
     def rebuild() -> list[bytes]:
         build_mart_item_list_daily(lake, settings, D)
         build_mart_product_daily_metrics(lake, settings, D)
+        build_mart_list_position_daily(lake, settings, D)
         return [
             lake.partition_file(table, D).read_bytes()
-            for table in ("mart_item_list_daily", "mart_product_daily_metrics")
+            for table in (
+                "mart_item_list_daily",
+                "mart_product_daily_metrics",
+                "mart_list_position_daily",
+            )
         ]
 
     assert rebuild() == rebuild()

@@ -1,4 +1,5 @@
-"""Marts: the daily GA4 metrics per item list and per product that the Growth dashboard reads."""
+"""Marts: the daily GA4 metrics per item list, per product and per list position that the Growth
+dashboard reads."""
 
 from dagster import AssetExecutionContext, MaterializeResult, asset
 
@@ -7,7 +8,11 @@ from nelo_assets.defs.metadata import markdown_preview, table_metadata
 from nelo_assets.defs.resources import LakeResource
 from nelo_assets.storage.lake import Lake
 from nelo_assets.storage.sql_models import connect
-from nelo_assets.transform.marts import build_mart_item_list_daily, build_mart_product_daily_metrics
+from nelo_assets.transform.marts import (
+    build_mart_item_list_daily,
+    build_mart_list_position_daily,
+    build_mart_product_daily_metrics,
+)
 
 
 def _preview(lake: Lake, table: str, event_date: object, order_by: str) -> object:
@@ -40,4 +45,20 @@ def mart_product_daily(context: AssetExecutionContext, lake: LakeResource) -> Ma
     preview = _preview(lake.lake, "mart_product_daily_metrics", event_date, "item_revenue desc")
     return MaterializeResult(
         metadata=table_metadata("mart_product_daily_metrics", rows, preview=preview)
+    )
+
+
+@asset(deps=["fact_event_items"], **asset_kwargs("marts", "mart_list_position_daily"))
+def mart_list_position_daily(
+    context: AssetExecutionContext, lake: LakeResource
+) -> MaterializeResult:
+    """How much of a list's clicks its item positions explain: impressions and clicks per
+    list and position, so lists are compared position for position."""
+    event_date = partition_date(context)
+    rows = build_mart_list_position_daily(lake.lake, lake.settings, event_date)
+    preview = _preview(
+        lake.lake, "mart_list_position_daily", event_date, "item_list_name, position_in_list"
+    )
+    return MaterializeResult(
+        metadata=table_metadata("mart_list_position_daily", rows, preview=preview)
     )

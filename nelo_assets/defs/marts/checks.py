@@ -15,26 +15,31 @@ LIST_MONEY = Check("mart_item_list_daily_money", "mart_item_list_daily", ERROR, 
 PRODUCT_GRAIN = Check("mart_product_daily_grain", "mart_product_daily", ERROR, "two rows for one date and item")  # fmt: skip
 PRODUCT_RATES = Check("mart_product_daily_rates", "mart_product_daily", WARN, "how often a rate exceeds 1 (allowed)")  # fmt: skip
 PRODUCT_MONEY = Check("mart_product_daily_money", "mart_product_daily", ERROR, "negative item_revenue")  # fmt: skip
+POSITION_GRAIN = Check("mart_list_position_daily_grain", "mart_list_position_daily", ERROR, "two rows for one date, list and position")  # fmt: skip
+POSITION_RATES = Check("mart_list_position_daily_rates", "mart_list_position_daily", WARN, "how often a rate exceeds 1 (allowed)")  # fmt: skip
 
 
 def _mart_results(
     context: AssetCheckExecutionContext,
     lake: LakeResource,
     table: str,
-    dimension: str,
+    dimensions: Sequence[str],
     rates: Sequence[str],
     money: Sequence[str],
-    checks: tuple[Check, Check, Check],
+    checks: tuple[Check, ...],
 ) -> Iterator[AssetCheckResult]:
-    """The same three checks on either mart: grain (event_date, dimension), rates, money."""
-    grain, rates_check, money_check = checks
-    day, key = check_day(context), ["event_date", dimension]
+    """The same checks on every mart: grain (event_date, dimensions), rates, then money when
+    the mart has any."""
+    grain, rates_check, *money_check = checks
+    day, key = check_day(context), ["event_date", *dimensions]
     with views(mart=(table, [lake.lake.partition_file(table, day)])) as con:
         yield grain.result(
-            rules.unique_key(con, "mart", key), rules.in_partition(con, "mart", day, dimension)
+            rules.unique_key(con, "mart", key),
+            rules.in_partition(con, "mart", day, dimensions[0]),
         )
         yield rates_check.result(rules.rates_outside_unit(con, "mart", rates, key))
-        yield money_check.result(rules.negative_money(con, "mart", money, key))
+        for check in money_check:
+            yield check.result(rules.negative_money(con, "mart", money, key))
 
 
 @multi_asset_check(
@@ -48,7 +53,7 @@ def mart_item_list_daily_checks(
         context,
         lake,
         "mart_item_list_daily",
-        "item_list_name",
+        ["item_list_name"],
         ["click_through_rate", "item_click_rate"],
         ["attributed_revenue"],
         (LIST_GRAIN, LIST_RATES, LIST_MONEY),
@@ -66,8 +71,26 @@ def mart_product_daily_checks(
         context,
         lake,
         "mart_product_daily_metrics",
-        "item_id",
+        ["item_id"],
         ["click_through_rate", "cart_to_view_rate", "purchase_to_view_rate"],
         ["item_revenue"],
         (PRODUCT_GRAIN, PRODUCT_RATES, PRODUCT_MONEY),
+    )
+
+
+@multi_asset_check(
+    specs=specs(POSITION_GRAIN, POSITION_RATES, partitions_def=daily_partitions),
+    name="mart_list_position_daily_checks",
+)
+def mart_list_position_daily_checks(
+    context: AssetCheckExecutionContext, lake: LakeResource
+) -> Iterator[AssetCheckResult]:
+    yield from _mart_results(
+        context,
+        lake,
+        "mart_list_position_daily",
+        ["item_list_name", "position_in_list"],
+        ["item_click_rate"],
+        [],
+        (POSITION_GRAIN, POSITION_RATES),
     )

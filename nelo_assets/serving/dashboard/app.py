@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from datetime import date
+from datetime import UTC, timedelta
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import polars as pl
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from nelo_assets.serving.dashboard import queries
 from nelo_assets.serving.dashboard.queries import FilterOptions, Filters
@@ -24,6 +26,8 @@ from nelo_assets.storage.lake import Lake
 
 CACHE_TTL_SECONDS = int(os.environ.get("NELO_DASHBOARD_TTL_SECONDS") or 30)
 TOP_PRODUCTS = 25
+DEFAULT_DAYS = 14
+EMPTY = "—"  # an empty rate or a change with nothing to compare against
 
 USERS_NOTE = (
     "Users (viewers, clickers, purchasers) are distinct users over the whole date range, "
@@ -31,40 +35,136 @@ USERS_NOTE = (
     "times. Rates are range totals divided by range totals."
 )
 FILTERS_NOTE = (
-    "Date, category and platform filters apply everywhere. The list filter applies to the "
-    "list leaderboard and the daily trends; products and platforms are shown over all lists."
+    "Date, category and platform filters apply everywhere except the position effect (dates "
+    "and lists only). The list filter applies to the list leaderboard, the position effect, "
+    "the list funnel and the daily trends; products and platforms are shown over all lists."
+)
+CHANGE_NOTE = (
+    "Changes compare with the previous period of the same length (for {previous}); "
+    f"{EMPTY} where that period has no data."
+)
+INTERVAL_NOTE = (
+    "95% intervals (Wilson) on the user-based rates. ≈ #n: this rate is not significantly "
+    "different from the next rank's (two-proportion z-test at 5%), so their order may be chance. "
+    "Item-based rates (may exceed 1) have no interval."
+)
+POSITION_NOTE = (
+    "How to read it: an item's chance of a click falls with its position, so compare lists "
+    "position for position; clicks over expected is a list's clicks divided by the clicks its "
+    "item positions would earn at every list's average rate for each position: above 1 the "
+    "list's items are clicked more than their positions alone predict, below 1 less."
+)
+POSITION_FILTERS_NOTE = (
+    "Dates and lists apply here; category and platform filters do not "
+    "(mart_list_position_daily is per list and position only)."
 )
 
-LIST_COLUMNS = {
-    "item_list_name": "List",
-    "list_view_events": "List views",
-    "list_viewers": "Viewers",
-    "list_clickers": "Clickers",
-    "click_through_rate": "Click-through rate",
-    "items_clicked": "Items clicked",
-    "attributed_add_to_cart_items": "Attributed add-to-carts",
-    "attributed_purchased_items": "Attributed purchases",
-    "attributed_revenue": "Attributed revenue (MXN)",
-    "attributed_purchasers": "Attributed purchasers",
+# A leaderboard column: (frame column, label, kind); kinds are formatted by _format.
+Spec = list[tuple[str, str, str]]
+LIST_COLUMNS: Spec = [
+    ("item_list_name", "List", "text"),
+    ("list_view_events", "List views", "count"),
+    ("list_view_events_change", "List views vs previous", "count_change"),
+    ("list_viewers", "Viewers", "count"),
+    ("list_clickers", "Clickers", "count"),
+    ("click_through_rate", "Click-through rate", "rate"),
+    ("click_through_rate", "CTR 95% interval", "interval"),
+    ("click_through_rate", "CTR rank", "mark"),
+    ("click_through_rate_change", "CTR vs previous", "rate_change"),
+    ("items_clicked", "Items clicked", "count"),
+    ("item_click_rate", "Item click rate", "rate"),
+    ("attributed_add_to_cart_items", "Attributed add-to-carts", "count"),
+    ("attributed_purchased_items", "Attributed purchases", "count"),
+    ("attributed_revenue", "Attributed revenue (MXN)", "money"),
+    ("attributed_revenue_change", "Revenue vs previous", "money_change"),
+    ("attributed_purchasers", "Attributed purchasers", "count"),
+]
+LIST_CHANGES = ["list_view_events", "click_through_rate", "attributed_revenue"]
+LIST_SORTS = {
+    "List views": "list_view_events",
+    "Change in list views": "list_view_events_change",
+    "Click-through rate": "click_through_rate",
+    "Change in click-through rate": "click_through_rate_change",
+    "Attributed revenue": "attributed_revenue",
+    "Change in attributed revenue": "attributed_revenue_change",
 }
-PRODUCT_COLUMNS = {
-    "item_id": "SKU",
-    "item_name": "Product",
-    "item_category": "Category",
-    "impressions": "Impressions",
-    "clicks": "Clicks",
-    "items_viewed": "Items viewed",
-    "items_added_to_cart": "Added to cart",
-    "items_purchased": "Purchased",
-    "viewers": "Viewers",
-    "cart_adders": "Cart adders",
-    "purchasers": "Purchasers",
-    "cart_to_view_rate": "Cart-to-view rate",
-    "purchase_to_view_rate": "Purchase-to-view rate",
-    "item_revenue": "Revenue (MXN)",
+PRODUCT_COLUMNS: Spec = [
+    ("item_id", "SKU", "text"),
+    ("item_name", "Product", "text"),
+    ("item_category", "Category", "text"),
+    ("impressions", "Impressions", "count"),
+    ("clicks", "Clicks", "count"),
+    ("items_viewed", "Items viewed", "count"),
+    ("items_added_to_cart", "Added to cart", "count"),
+    ("items_purchased", "Purchased", "count"),
+    ("items_purchased_change", "Purchased vs previous", "count_change"),
+    ("viewers", "Viewers", "count"),
+    ("cart_adders", "Cart adders", "count"),
+    ("purchasers", "Purchasers", "count"),
+    ("cart_to_view_rate", "Cart-to-view rate", "rate"),
+    ("cart_to_view_rate", "Cart-to-view 95% interval", "interval"),
+    ("cart_to_view_rate", "Cart-to-view rank", "mark"),
+    ("purchase_to_view_rate", "Purchase-to-view rate", "rate"),
+    ("purchase_to_view_rate", "Purchase-to-view 95% interval", "interval"),
+    ("purchase_to_view_rate", "Purchase-to-view rank", "mark"),
+    ("item_revenue", "Revenue (MXN)", "money"),
+    ("item_revenue_change", "Revenue vs previous", "money_change"),
+]
+PRODUCT_CHANGES = ["items_purchased", "item_revenue", "cart_to_view_rate", "purchase_to_view_rate"]
+PRODUCT_SORTS = {
+    "Revenue": "item_revenue",
+    "Change in revenue": "item_revenue_change",
+    "Purchased": "items_purchased",
+    "Change in purchased": "items_purchased_change",
+    "Cart-to-view rate": "cart_to_view_rate",
+    "Change in cart-to-view rate": "cart_to_view_rate_change",
+    "Purchase-to-view rate": "purchase_to_view_rate",
+    "Change in purchase-to-view rate": "purchase_to_view_rate_change",
 }
-RATE_COLUMNS = ("Click-through rate", "Cart-to-view rate", "Purchase-to-view rate", "Buyer rate")
-MONEY_COLUMNS = ("Attributed revenue (MXN)", "Revenue (MXN)")
+
+
+def percent(value: float | None) -> str:
+    return EMPTY if value is None else f"{value:.1%}"
+
+
+def ratio(value: float | None) -> str:
+    return EMPTY if value is None else f"{value:.2f}"
+
+
+def interval(low: float | None, high: float | None) -> str:
+    return EMPTY if low is None or high is None else f"{low:.1%} – {high:.1%}"
+
+
+def change(value: float | None, kind: str) -> str:
+    """A change against the previous period: counts and money as signed amounts, rates in
+    percentage points."""
+    if value is None:
+        return EMPTY
+    if kind == "rate_change":
+        return f"{value * 100:+.1f} pp"
+    return f"{value:+,.2f}" if kind == "money_change" else f"{value:+,.0f}"
+
+
+def _format(row: dict[str, Any], column: str, kind: str) -> Any:
+    value = row.get(column)
+    if kind == "rate":
+        return percent(value)
+    if kind == "interval":
+        return interval(row[f"{column}_low"], row[f"{column}_high"])
+    if kind == "mark":
+        rank = row[f"{column}_rank"]
+        return f"#{rank} ≈ #{rank + 1}" if row[f"{column}_same_as_next"] else f"#{rank}"
+    if kind.endswith("_change"):
+        return change(value, kind)
+    return value
+
+
+def shown(frame: pl.DataFrame, columns: Spec) -> pl.DataFrame:
+    """The leaderboard as displayed: rates, intervals and changes as text ("—" when empty)."""
+    rows = frame.to_dicts()
+    return pl.DataFrame(
+        {label: [_format(row, column, kind) for row in rows] for column, label, kind in columns}
+    )
 
 
 @st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)
@@ -79,18 +179,39 @@ def _query(name: str, db_path: Path, filters: Filters) -> pl.DataFrame:
     return query(db_path, filters).with_columns(pl.col(pl.Decimal).cast(pl.Float64))
 
 
-def _table(frame: pl.DataFrame, columns: dict[str, str]) -> None:
-    shown = frame.select(list(columns)).rename(columns)
-    config = {name: st.column_config.NumberColumn(format="percent") for name in RATE_COLUMNS}
-    config.update({name: st.column_config.NumberColumn(format="%.2f") for name in MONEY_COLUMNS})
-    st.dataframe(shown, hide_index=True, width="stretch", column_config=config)
+@st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)
+def _freshness(db_path: Path) -> str:
+    newest = queries.newest_received_at(db_path)
+    if newest is None:
+        return f"Newest event received: {EMPTY}."
+    return f"Newest event received {newest.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC."
+
+
+def _leaderboard(
+    name: str, frame: pl.DataFrame, columns: Spec, sorts: dict[str, str], top: int | None = None
+) -> None:
+    """A sortable leaderboard with its CSV download (the rows shown, unformatted)."""
+    by = st.selectbox("Sort by", list(sorts), key=f"{name}_sort")
+    ordered = frame.sort(sorts[by], descending=True, nulls_last=True)
+    if top is not None:
+        ordered = ordered.head(top)
+    money = {label: st.column_config.NumberColumn(format="%.2f") for _, label, k in columns if k == "money"}  # fmt: skip
+    st.dataframe(shown(ordered, columns), hide_index=True, width="stretch", column_config=money)
+    st.download_button(
+        f"Download the {name} leaderboard (CSV)",
+        ordered.write_csv(),
+        file_name=f"nelo_{name}_leaderboard.csv",
+        mime="text/csv",
+        key=f"{name}_csv",
+    )
 
 
 def _sidebar(options: FilterOptions) -> Filters | None:
     st.sidebar.header("Filters")
+    default_start = max(options.first_date, options.last_date - timedelta(days=DEFAULT_DAYS - 1))
     picked = st.sidebar.date_input(
         "Dates",
-        value=(options.first_date, options.last_date),
+        value=(default_start, options.last_date),
         min_value=options.first_date,
         max_value=options.last_date,
     )
@@ -107,16 +228,121 @@ def _sidebar(options: FilterOptions) -> Filters | None:
     return Filters(start, end, tuple(lists), tuple(categories), tuple(platforms))
 
 
-def _headline(lists: pl.DataFrame, start: date, end: date) -> None:
+def _metric(column: DeltaGenerator, label: str, value: str, delta: str) -> None:
+    if delta == EMPTY:  # nothing to compare with: no arrow, no colour
+        column.metric(label, value, delta, delta_color="off", delta_arrow="off")
+    else:
+        column.metric(label, value, delta)
+
+
+def _headline(lists: pl.DataFrame, filters: Filters) -> None:
     top = lists.row(0, named=True)
-    st.subheader(f"Most viewed list, {start} to {end}")
-    cols = st.columns([2, 1, 1, 1, 1.5])
+    st.subheader(f"Most viewed list, {filters.start} to {filters.end}")
+    cols = st.columns([1.6, 0.9, 0.9, 1, 1.9, 1.5])
     cols[0].metric("Top list", top["item_list_name"])
-    cols[1].metric("List views", f"{top['list_view_events']:,}")
-    cols[2].metric("Viewers", f"{top['list_viewers']:,}")
-    ctr = top["click_through_rate"]
-    cols[3].metric("Click-through rate", "n/a" if ctr is None else f"{ctr:.1%}")
-    cols[4].metric("Attributed revenue (MXN)", f"{top['attributed_revenue']:,.2f}")
+    _metric(
+        cols[1],
+        "List views",
+        f"{top['list_view_events']:,}",
+        change(top["list_view_events_change"], "count_change"),
+    )
+    _metric(
+        cols[2],
+        "Viewers",
+        f"{top['list_viewers']:,}",
+        change(top["list_viewers_change"], "count_change"),
+    )
+    _metric(
+        cols[3],
+        "Click-through rate",
+        percent(top["click_through_rate"]),
+        change(top["click_through_rate_change"], "rate_change"),
+    )
+    cols[4].metric(
+        "CTR 95% interval",
+        interval(top["click_through_rate_low"], top["click_through_rate_high"]),
+    )
+    _metric(
+        cols[5],
+        "Attributed revenue (MXN)",
+        f"{top['attributed_revenue']:,.2f}",
+        change(top["attributed_revenue_change"], "money_change"),
+    )
+    previous = filters.previous()
+    st.caption(CHANGE_NOTE.format(previous=f"{previous.start} to {previous.end}"))
+
+
+def _list_board(db_path: Path, filters: Filters) -> pl.DataFrame:
+    """The list leaderboard with its changes and the interval of its click-through rate."""
+    lists = _query("list_leaderboard", db_path, filters)
+    before = _query("list_leaderboard", db_path, filters.previous())
+    changed = queries.with_change(lists, before, "item_list_name", [*LIST_CHANGES, "list_viewers"])
+    board = queries.with_intervals(changed, "click_through_rate", "list_clickers", "list_viewers")
+    return board.sort(["list_view_events", "item_list_name"], descending=[True, False])
+
+
+def _positions_tab(db_path: Path, filters: Filters) -> None:
+    rates = _query("position_click_rates", db_path, filters)
+    if rates.is_empty():
+        st.info("No list positions for these filters.")
+        return
+    st.markdown(POSITION_NOTE)
+    st.caption(POSITION_FILTERS_NOTE)
+    left, right = st.columns([3, 2])
+    with left:
+        st.markdown("**Item click rate by position** (0 = the first item shown)")
+        st.line_chart(
+            rates.filter(pl.col("item_click_rate").is_not_null()).select(
+                pl.col("position_in_list").alias("Position"),
+                pl.col("item_click_rate").alias("Item click rate"),
+                pl.col("item_list_name").alias("List"),
+            ),
+            x="Position",
+            y="Item click rate",
+            color="List",
+        )
+        with st.expander("The numbers behind the chart"):
+            st.table(
+                rates.select(
+                    pl.col("item_list_name").alias("List"),
+                    pl.col("position_in_list").alias("Position"),
+                    pl.col("item_impressions").alias("Impressions"),
+                    pl.col("item_clicks").alias("Clicks"),
+                    pl.col("item_click_rate").map_elements(percent, pl.String).alias("Click rate"),
+                )
+            )
+    with right:
+        expected = _query("clicks_over_expected", db_path, filters)
+        st.markdown("**Clicks over expected**")
+        st.table(
+            expected.select(
+                pl.col("item_list_name").alias("List"),
+                pl.col("item_clicks").alias("Item clicks"),
+                pl.col("expected_clicks").map_elements(ratio, pl.String).alias("Expected"),
+                pl.col("clicks_over_expected")
+                .map_elements(ratio, pl.String)
+                .alias("Clicks over expected"),
+            )
+        )
+
+
+def _funnel_tab(lists: pl.DataFrame) -> None:
+    st.markdown(
+        "Per list over the range: list views and clicks count **events**; add-to-carts, "
+        "checkouts and purchases count **items** (quantities) credited by list attribution."
+    )
+    funnel = queries.list_funnel(lists)
+    st.bar_chart(
+        funnel,
+        x="Step",
+        y="Count",
+        color="List",
+        stack=False,
+        horizontal=True,
+        x_label="Events (steps 1-2) or items (steps 3-5)",
+        y_label="",
+    )
+    st.table(funnel.pivot("Step", index="List", values="Count"))
 
 
 def _products_tab(db_path: Path, filters: Filters) -> None:
@@ -124,14 +350,21 @@ def _products_tab(db_path: Path, filters: Filters) -> None:
     if products.is_empty():
         st.info("No product activity for these filters.")
         return
-    st.markdown(f"Top {TOP_PRODUCTS} products by revenue (names as they are now).")
-    top = products.head(TOP_PRODUCTS)
-    _table(top, PRODUCT_COLUMNS)
-    funnel = top.head(10).select(
-        pl.col("item_name").alias("Product"),
-        pl.col("items_viewed").alias("Viewed"),
-        pl.col("items_added_to_cart").alias("Added to cart"),
-        pl.col("items_purchased").alias("Purchased"),
+    before = _query("product_leaderboard", db_path, filters.previous())
+    board = queries.with_change(products, before, "item_id", PRODUCT_CHANGES)
+    for rate, adders in (("cart_to_view_rate", "cart_adders"), ("purchase_to_view_rate", "purchasers")):  # fmt: skip
+        board = queries.with_intervals(board, rate, adders, "viewers")
+    st.markdown(f"Top {TOP_PRODUCTS} products (names as they are now). {INTERVAL_NOTE}")
+    _leaderboard("product", board, PRODUCT_COLUMNS, PRODUCT_SORTS, top=TOP_PRODUCTS)
+    funnel = (
+        board.sort("item_revenue", descending=True)
+        .head(10)
+        .select(
+            pl.col("item_name").alias("Product"),
+            pl.col("items_viewed").alias("Viewed"),
+            pl.col("items_added_to_cart").alias("Added to cart"),
+            pl.col("items_purchased").alias("Purchased"),
+        )
     )
     st.bar_chart(funnel, x="Product", stack=False, horizontal=True)
 
@@ -166,20 +399,19 @@ def _platforms_tab(db_path: Path, filters: Filters) -> None:
         st.info("No events for these filters.")
         return
     st.markdown("Users and purchasers are distinct over the range, per platform.")
-    _table(
-        split,
-        {
-            "platform": "Platform",
-            "users": "Users",
-            "sessions": "Sessions",
-            "events": "Events",
-            "list_view_events": "List views",
-            "purchase_events": "Purchases",
-            "purchasers": "Purchasers",
-            "purchaser_rate": "Buyer rate",
-            "revenue": "Revenue (MXN)",
-        },
-    )
+    columns: Spec = [
+        ("platform", "Platform", "text"),
+        ("users", "Users", "count"),
+        ("sessions", "Sessions", "count"),
+        ("events", "Events", "count"),
+        ("list_view_events", "List views", "count"),
+        ("purchase_events", "Purchases", "count"),
+        ("purchasers", "Purchasers", "count"),
+        ("purchaser_rate", "Buyer rate", "rate"),
+        ("revenue", "Revenue (MXN)", "money"),
+    ]
+    money = {"Revenue (MXN)": st.column_config.NumberColumn(format="%.2f")}
+    st.dataframe(shown(split, columns), hide_index=True, width="stretch", column_config=money)
     st.bar_chart(split.select("platform", "revenue"), x="platform", y="revenue")
 
 
@@ -195,24 +427,43 @@ def main() -> None:
                 "this page shows the marts as soon as the first partition is published."
             )
             return
+        st.caption(
+            f"{_freshness(db_path)} Data from {options.first_date} to {options.last_date}; "
+            f"queries refresh every {CACHE_TTL_SECONDS} s."
+        )
         filters = _sidebar(options)
         if filters is None:
             st.info("Pick the last day of the date range.")
             return
-        lists = _query("list_leaderboard", db_path, filters)
+        lists = _list_board(db_path, filters)
         if lists.is_empty():
             st.info("No list activity for these filters.")
             return
-        _headline(lists, filters.start, filters.end)
-        tabs = st.tabs(["List leaderboard", "Product leaderboard", "Daily trends", "Platforms"])
+        _headline(lists, filters)
+        tabs = st.tabs(
+            [
+                "List leaderboard",
+                "Position effect",
+                "List funnel",
+                "Product leaderboard",
+                "Daily trends",
+                "Platforms",
+            ]
+        )
         with tabs[0]:
-            st.markdown("Lists ranked by list views; conversions credited by list attribution.")
-            _table(lists, LIST_COLUMNS)
+            st.markdown(
+                "Lists over the range; conversions credited by list attribution. " + INTERVAL_NOTE
+            )
+            _leaderboard("list", lists, LIST_COLUMNS, LIST_SORTS)
         with tabs[1]:
-            _products_tab(db_path, filters)
+            _positions_tab(db_path, filters)
         with tabs[2]:
-            _trends_tab(db_path, filters)
+            _funnel_tab(lists)
         with tabs[3]:
+            _products_tab(db_path, filters)
+        with tabs[4]:
+            _trends_tab(db_path, filters)
+        with tabs[5]:
             _platforms_tab(db_path, filters)
     except duckdb.Error as exc:
         st.error(f"analytics.duckdb could not be read: {exc}")

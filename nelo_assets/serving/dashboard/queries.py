@@ -12,14 +12,15 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import date
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import polars as pl
 
+from nelo_assets.serving.dashboard.stats import same_as_next, wilson_interval
 from nelo_assets.storage.sql_models import model_sql
 from nelo_assets.storage.tables import select_list
 
@@ -48,6 +49,11 @@ class Filters:
             "platforms": list(self.platforms) or None,
             "per_day": per_day,
         }
+
+    def previous(self) -> Filters:
+        """The period of the same length just before this one, with the same choices."""
+        length = timedelta(days=(self.end - self.start).days + 1)
+        return replace(self, start=self.start - length, end=self.start - timedelta(days=1))
 
 
 @dataclass(frozen=True)
@@ -262,3 +268,124 @@ def platform_split(db_path: Path, filters: Filters) -> pl.DataFrame:
     order by users desc, platform
     """
     return _frame(db_path, sql, filters.params())
+
+
+def newest_received_at(db_path: Path) -> datetime | None:
+    """When the newest event behind the page reached the queue (silver's received_at)."""
+    return _frame(db_path, "select max(received_at) as newest from silver_events")["newest"][0]
+
+
+# The position effect reads mart_list_position_daily: it has no category or platform, so only
+# the date range and the list filter apply.
+POSITIONS = """
+with positions as (
+    select
+        item_list_name,
+        position_in_list,
+        sum(item_impressions)::bigint as item_impressions,
+        sum(item_clicks)::bigint as item_clicks
+    from mart_list_position_daily
+    where event_date between $start and $end
+    group by item_list_name, position_in_list
+)
+"""
+
+
+def position_click_rates(db_path: Path, filters: Filters) -> pl.DataFrame:
+    """Per chosen list and position over the range: impressions, clicks and item click rate."""
+    sql = f"""
+    {POSITIONS}
+    select *, item_clicks::double / nullif(item_impressions, 0) as item_click_rate
+    from positions
+    where {LIST_FILTER}
+    order by item_list_name, position_in_list
+    """
+    return _frame(db_path, sql, filters.params())
+
+
+def clicks_over_expected(db_path: Path, filters: Filters) -> pl.DataFrame:
+    """Per chosen list: its item clicks over the clicks its positions predict (TABLES.md), the
+    expected rate of a position R_p being its click rate over all lists in the range."""
+    sql = f"""
+    {POSITIONS},
+    position_rates as (
+        select position_in_list, sum(item_clicks)::double / nullif(sum(item_impressions), 0) as r
+        from positions
+        group by position_in_list
+    ),
+    per_list as (
+        select
+            item_list_name,
+            sum(item_impressions)::bigint as item_impressions,
+            sum(item_clicks)::bigint as item_clicks,
+            -- a position never shown in the range has no rate, and no impressions to weigh
+            sum(item_impressions * coalesce(r, 0)) as expected_clicks
+        from positions
+        inner join position_rates using (position_in_list)
+        where {LIST_FILTER}
+        group by item_list_name
+    )
+    select *, item_clicks / nullif(expected_clicks, 0) as clicks_over_expected
+    from per_list
+    order by clicks_over_expected desc nulls last, item_list_name
+    """
+    return _frame(db_path, sql, filters.params())
+
+
+def with_change(
+    current: pl.DataFrame, previous: pl.DataFrame, key: str, columns: list[str]
+) -> pl.DataFrame:
+    """`current` with `<column>_change` = current - previous period for each column. A row
+    absent from the previous period counts from 0, except a rate (`*_rate`), which has no
+    previous value then; an empty previous period gives no change at all (NULL)."""
+    if previous.is_empty():
+        return current.with_columns(pl.lit(None, pl.Float64).alias(f"{c}_change") for c in columns)
+
+    def before(column: str) -> pl.Expr:
+        value = pl.col(f"{column}_previous")
+        return value if column.endswith("_rate") else value.fill_null(0)
+
+    renamed = previous.select(key, *(pl.col(c).alias(f"{c}_previous") for c in columns))
+    joined = current.join(renamed, on=key, how="left")
+    return joined.with_columns(
+        (pl.col(c) - before(c)).cast(pl.Float64).alias(f"{c}_change") for c in columns
+    ).drop(f"{c}_previous" for c in columns)
+
+
+def with_intervals(frame: pl.DataFrame, rate: str, successes: str, trials: str) -> pl.DataFrame:
+    """`frame` with the 95% Wilson interval of a user-based rate (`<rate>_low`, `<rate>_high`),
+    its rank by that rate (`<rate>_rank`, 1 = highest) and `<rate>_same_as_next`: True when the
+    rate is not significantly different from the next rank's (two-proportion z-test at 5%)."""
+    bounds = [wilson_interval(x, n) for x, n in zip(frame[successes], frame[trials], strict=True)]
+    ranked = frame.with_row_index("_row").sort(rate, descending=True, nulls_last=True)
+    marks = same_as_next(ranked[successes].to_list(), ranked[trials].to_list())
+    rank = {row: number for number, row in enumerate(ranked["_row"].to_list(), start=1)}
+    mark = dict(zip(ranked["_row"].to_list(), marks, strict=True))
+    return frame.with_columns(
+        pl.Series(f"{rate}_low", [b[0] if b else None for b in bounds], pl.Float64),
+        pl.Series(f"{rate}_high", [b[1] if b else None for b in bounds], pl.Float64),
+        pl.Series(f"{rate}_rank", [rank[i] for i in range(frame.height)], pl.Int64),
+        pl.Series(f"{rate}_same_as_next", [mark[i] for i in range(frame.height)], pl.Boolean),
+    )
+
+
+# The list funnel's steps: (column, label with its unit), in funnel order.
+FUNNEL_STEPS = (
+    ("list_view_events", "1. List views (events)"),
+    ("list_click_events", "2. List clicks (events)"),
+    ("attributed_add_to_cart_items", "3. Added to cart (items)"),
+    ("attributed_checkout_items", "4. Checked out (items)"),
+    ("attributed_purchased_items", "5. Purchased (items)"),
+)
+
+
+def list_funnel(lists: pl.DataFrame) -> pl.DataFrame:
+    """The list leaderboard in long form: one row per list and funnel step, with its unit."""
+    return pl.concat(
+        lists.select(
+            pl.col("item_list_name").alias("List"),
+            pl.lit(label).alias("Step"),
+            pl.col(column).cast(pl.Int64).alias("Count"),
+        )
+        for column, label in FUNNEL_STEPS
+    )
