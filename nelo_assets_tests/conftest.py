@@ -19,6 +19,7 @@ from nelo_assets.serving.dashboard.sample import build_sample_lake
 from nelo_assets.settings import Settings
 from nelo_assets.storage.lake import Lake
 from nelo_assets_tests.helpers import TEST_START_DATE, TEST_TIMEZONE, QueueLake, settings_for
+from nelo_assets_tests.postgres import postgres_cluster, postgres_env  # noqa: F401 (fixtures)
 
 _AWS_ENV = {
     "AWS_DEFAULT_REGION": "us-east-1",

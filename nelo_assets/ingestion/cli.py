@@ -1,6 +1,7 @@
 """`nelo-ingest`: drain the queue into NELO_DATA_DIR, or rebuild bronze partitions from landing.
 
-Usage errors print one line and exit 2; queue errors print one line and exit 1.
+Usage and AWS configuration errors print one line and exit 2; queue errors print one line and
+exit 1.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from nelo_assets.ingestion.drain import (
     DEFAULT_WAIT_SECONDS,
     drain_queue,
 )
-from nelo_assets.ingestion.sqs import QueueError, queue_counts, sqs_client
+from nelo_assets.ingestion.sqs import QueueConfigError, QueueError, queue_counts, sqs_client
 from nelo_assets.settings import Settings, SettingsError
 from nelo_assets.storage.lake import Lake
 
@@ -79,8 +80,9 @@ def _drain(args: argparse.Namespace, settings: Settings) -> int:
     queue_url = args.queue_url or settings.queue_url
     if not queue_url:
         raise _UsageError("no queue: pass --queue-url or set NELO_SQS_QUEUE_URL")
-    queue_counts(sqs_client(quick=True), queue_url)  # fail in seconds if the queue is unusable
-    client = sqs_client()
+    # Fail in seconds if the queue is unusable.
+    queue_counts(sqs_client(quick=True, queue_url=queue_url), queue_url)
+    client = sqs_client(queue_url=queue_url)
     report = drain_queue(
         client,
         queue_url,
@@ -117,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "rebuild-bronze":
             return _rebuild(args, settings)
         return _drain(args, settings)
-    except (_UsageError, SettingsError) as exc:
+    except (_UsageError, SettingsError, QueueConfigError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
     except QueueError as exc:
