@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 export NELO_DATA_DIR ?= $(CURDIR)/data
 
-.PHONY: venv test lint format demo dev dashboard bench bench-quick schema lock snapshot clean
+.PHONY: venv test lint format demo dev prod dashboard bench bench-quick schema lock snapshot clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,7 @@ $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 
 test: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 	@bash .ci/ensure-chromium
+	@bash .ci/ensure-postgresql
 	$(BIN)/ruff check .
 	$(BIN)/dg check defs
 	$(BIN)/pytest -n 2 --dist loadfile --durations=15
@@ -42,8 +43,13 @@ dev: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/python -m nelo_assets.serving.analytics
 	$(BIN)/dagster dev -w workspace.yaml
 
+# The production layout on one machine: PostgreSQL, code server, webserver, daemon (deploy/).
+prod: $(STAMP)
+	@test -n "$$DAGSTER_PG_HOST" || bash .ci/ensure-postgresql
+	$(BIN)/python -m nelo_assets.ops.prod
+
 dashboard: $(STAMP)
-	$(BIN)/streamlit run nelo_assets/serving/dashboard/app.py --server.headless true --server.port 8501 --browser.gatherUsageStats false
+	$(BIN)/streamlit run nelo_assets/serving/dashboard/app.py --server.headless true --server.address "$${NELO_DASHBOARD_ADDRESS:-127.0.0.1}" --server.port 8501 --browser.gatherUsageStats false
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run

@@ -770,6 +770,10 @@ def clean_tables() -> dict[str, list[dict[str, Any]]]:
             },
             {"event_date": day, "item_id": "sku-2", "click_through_rate": 0.0},
         ],
+        "mart_list_position_daily": [
+            {"event_date": day, "item_list_name": "home", "position_in_list": 0},
+            {"event_date": day, "item_list_name": "home", "position_in_list": 1},
+        ],
     }
 
 
@@ -807,6 +811,7 @@ CHECK_STANDINS = [
         "fact_event_items",
         "mart_item_list_daily",
         "mart_product_daily",
+        "mart_list_position_daily",
     )
 ] + [
     AssetSpec(key)

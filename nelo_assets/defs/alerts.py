@@ -1,4 +1,6 @@
-"""The alert sensor: one message per new check failure or failed run, one when a check recovers.
+"""The alert sensors: alert_sensor sends one message per new check failure or failed run (a run
+whose worker died says RUN DEAD) and one when a check recovers; pipeline_health_sensor one per
+stalled queue, dead letters or stale mart, and one when it recovers.
 
 Open-source Dagster sends no alerts, and a WARN or non-blocking check failure leaves its run
 successful (dagster#29896), so a run-failure sensor alone would miss them: this sensor reads the
@@ -9,31 +11,49 @@ webhook that is down, slow or failing never breaks the tick (R5).
 
 import http.client
 import json
+import time
 import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
 from dagster import (
     AssetCheckKey,
     AssetCheckSeverity,
+    AssetKey,
+    AssetRecordsFilter,
     DagsterEventType,
     DagsterInstance,
+    DagsterRunStatus,
     DefaultSensorStatus,
+    RunsFilter,
     SensorEvaluationContext,
     SkipReason,
     sensor,
 )
 
-from nelo_assets.defs.resources import AlertsResource
+from nelo_assets.defs.jobs import INGEST_JOB_NAME
+from nelo_assets.defs.launcher import DEAD_WORKER
+from nelo_assets.defs.partitions import daily_partitions
+from nelo_assets.defs.resources import AlertsResource, SQSResource
 from nelo_assets.defs.settings import SETTINGS
+from nelo_assets.ingestion.queue_health import dead_letter_count, dead_letter_url
+from nelo_assets.ingestion.sqs import QUEUE_ERRORS, QueueError, describe_error, queue_counts
 
 ALERT_SENSOR_NAME = "alert_sensor"
 ERROR = AssetCheckSeverity.ERROR
 WEBHOOK_TIMEOUT_SECONDS = 2.0
 PAGE_SIZE = 100  # check executions per query
 MAX_RUN_FAILURES_PER_TICK = 50  # the rest wait for the next tick, keeping ticks short
+BRONZE_KEY = AssetKey("bronze_events")
+IN_PROGRESS_STATUSES = [
+    DagsterRunStatus.QUEUED,
+    DagsterRunStatus.NOT_STARTED,
+    DagsterRunStatus.STARTING,
+    DagsterRunStatus.STARTED,
+]
 
 
 @dataclass
@@ -203,9 +223,11 @@ def _run_alerts(
         job = run.job_name if run else "?"
         partition = run.tags.get("dagster/partition") if run else None
         where = f"{job} [{partition}]" if partition else job
+        message = record.event_log_entry.message or "no details"
+        # Failed by run monitoring because its worker died (defs/launcher.py): a crash.
+        label = "RUN DEAD" if DEAD_WORKER in message else "RUN FAILED"
         notify(
-            f"[RUN FAILED] {where}: {record.event_log_entry.message or 'no details'}\n"
-            f"{base_url}/runs/{record.run_id}",
+            f"[{label}] {where}: {message}\n{base_url}/runs/{record.run_id}",
             failure=True,
         )
     if result.records:
@@ -234,3 +256,179 @@ def alert_sensor(context: SensorEvaluationContext, alerts: AlertsResource) -> Sk
         return SkipReason(f"no new failure or recovery; {len(state.failing)} checks still failing")
     delivery = " (webhook unreachable: logged only)" if notify.webhook_down else ""
     return SkipReason(f"sent {notify.sent} alerts{delivery}; {len(state.failing)} checks failing")
+
+
+# --- Pipeline health: what cannot heal by itself (R10) raises one alert, and one recovery. ----
+
+HEALTH_SENSOR_NAME = "pipeline_health_sensor"
+STALL = "stall"
+DEAD_LETTERS = "dead_letters"
+STALE_MART = "stale_mart"  # incident ids: stale_mart|<asset>|<partition>
+FRESHNESS_DAYS = 3  # the marts of tomorrow, today and yesterday: the days that receive events
+
+
+@dataclass
+class HealthState:
+    """The health sensor cursor: the open incidents (id -> when opened), since when the
+    backlog has been there, and the dead-letter queue URL (looked up once)."""
+
+    open: dict[str, float] = field(default_factory=dict)
+    backlog_since: float | None = None
+    dlq_url: str | None = None
+
+    @classmethod
+    def from_cursor(cls, cursor: str | None) -> "HealthState":
+        data = json.loads(cursor) if cursor else {}
+        return cls(data.get("open", {}), data.get("backlog_since"), data.get("dlq"))
+
+    def to_cursor(self) -> str:
+        data = {"open": self.open, "backlog_since": self.backlog_since, "dlq": self.dlq_url}
+        return json.dumps(data, separators=(",", ":"), sort_keys=True)
+
+
+def _incident(
+    state: HealthState,
+    notify: Notifier,
+    key: str,
+    active: bool,
+    now: float,
+    opened: str,
+    closed: str,
+) -> None:
+    """Alert when an incident starts, and once more when it ends; nothing in between."""
+    if active and key not in state.open:
+        state.open[key] = now
+        notify(opened, failure=True)
+    elif not active and key in state.open:
+        del state.open[key]
+        notify(closed, failure=False)
+
+
+def _last_ingest_success(instance: DagsterInstance) -> float | None:
+    records = instance.get_run_records(
+        RunsFilter(job_name=INGEST_JOB_NAME, statuses=[DagsterRunStatus.SUCCESS]), limit=1
+    )
+    return records[0].end_time if records else None
+
+
+def _queue_alerts(
+    context: SensorEvaluationContext,
+    sqs: SQSResource,
+    alerts: AlertsResource,
+    state: HealthState,
+    notify: Notifier,
+    now: float,
+) -> None:
+    client = sqs.get_client(quick=True)
+    waiting, hidden = queue_counts(client, sqs.queue_url)
+    in_flight = context.instance.get_run_records(
+        RunsFilter(job_name=INGEST_JOB_NAME, statuses=IN_PROGRESS_STATUSES), limit=1
+    )
+    # Messages hidden with no ingest run in flight are held by a dead worker and come back
+    # by themselves within the visibility timeout: not a backlog yet.
+    backlog = waiting > 0 or bool(in_flight)
+    state.backlog_since = (state.backlog_since or now) if backlog else None
+    last_success = _last_ingest_success(context.instance)
+    quiet_since = max(last_success or 0.0, state.backlog_since or now)
+    stalled = backlog and now - quiet_since > alerts.stall_seconds
+    if STALL in state.open and last_success and last_success > state.open[STALL]:
+        stalled = False  # an ingest run succeeded since the alert: ingestion moves again
+    _incident(
+        state,
+        notify,
+        STALL,
+        stalled,
+        now,
+        f"[STALLED] ingestion: {waiting} messages waiting ({hidden} in flight) on "
+        f"{sqs.queue_url} and no ingest run "
+        f"has succeeded for {(now - quiet_since) / 60:.0f} min "
+        f"(NELO_ALERT_STALL_SECONDS={alerts.stall_seconds})",
+        f"[RECOVERED] ingestion: an ingest run succeeded; {waiting} messages waiting",
+    )
+    if state.dlq_url is None:
+        state.dlq_url = dead_letter_url(client, sqs.queue_url) or ""
+    if state.dlq_url:
+        dead = dead_letter_count(client, state.dlq_url)
+        _incident(
+            state,
+            notify,
+            DEAD_LETTERS,
+            dead > 0,
+            now,
+            f"[DEAD LETTERS] {dead} messages in the dead-letter queue {state.dlq_url}: they "
+            "failed too often to be ingested; inspect them and redrive or delete them",
+            f"[RECOVERED] the dead-letter queue {state.dlq_url} is empty again",
+        )
+
+
+def _latest(instance: DagsterInstance, key: AssetKey, partition: str, after: int | None) -> Any:
+    """The first materialization of a partition after storage id `after`, else the latest."""
+    records = instance.fetch_materializations(
+        AssetRecordsFilter(asset_key=key, asset_partitions=[partition], after_storage_id=after),
+        limit=1,
+        ascending=after is not None,
+    ).records
+    return records[0] if records else None
+
+
+def _mart_alerts(
+    context: SensorEvaluationContext,
+    alerts: AlertsResource,
+    state: HealthState,
+    notify: Notifier,
+    now: float,
+    base_url: str,
+) -> None:
+    """A mart partition is stale when bronze of its day changed longer than the lag ago and the
+    mart has not been rebuilt since (automation would have done it within minutes)."""
+    instance = context.instance
+    last = datetime.fromisoformat(daily_partitions.get_last_partition_key() or "1970-01-01")
+    days = [(last - timedelta(days=n)).date().isoformat() for n in range(FRESHNESS_DAYS)]
+    marts = sorted(
+        key
+        for key in context.repository_def.asset_graph.materializable_asset_keys
+        if key.to_user_string().startswith("mart_")
+    )
+    for day in days:
+        for mart in marts:
+            built = _latest(instance, mart, day, None)
+            changed = _latest(instance, BRONZE_KEY, day, built.storage_id if built else 0)
+            lag = now - changed.timestamp if changed else 0.0
+            where = f"{mart.to_user_string()} [{day}]"
+            _incident(
+                state,
+                notify,
+                f"{STALE_MART}|{mart.to_user_string()}|{day}",
+                lag > alerts.mart_lag_seconds,
+                now,
+                f"[STALE] {where}: bronze of that day changed {lag / 60:.0f} min ago and the mart "
+                f"was not rebuilt since (NELO_ALERT_MART_LAG_SECONDS={alerts.mart_lag_seconds})"
+                f"\n{base_url}/assets/{quote(mart.to_user_string())}",
+                f"[RECOVERED] {where} is up to date again",
+            )
+
+
+@sensor(
+    name=HEALTH_SENSOR_NAME,
+    default_status=DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=SETTINGS.sensor_interval_seconds,
+    description="Posts a stalled queue, dead letters and stale marts to the webhook, and their "
+    "recovery.",
+)
+def pipeline_health_sensor(
+    context: SensorEvaluationContext, alerts: AlertsResource, sqs: SQSResource
+) -> SkipReason:
+    """Separate from alert_sensor so a slow or unreachable queue never delays check alerts."""
+    state = HealthState.from_cursor(context.cursor)
+    base_url = alerts.ui_base_url.rstrip("/")
+    notify = Notifier(context, alerts.webhook_url or None)
+    now = time.time()
+    queue_error = ""
+    try:
+        _queue_alerts(context, sqs, alerts, state, notify, now)
+    except (QueueError, *QUEUE_ERRORS) as exc:
+        queue_error = f"; queue not read: {describe_error(exc)}"  # the sqs sensor fails loudly
+    _mart_alerts(context, alerts, state, notify, now, base_url)
+    context.update_cursor(state.to_cursor())
+    incidents = ", ".join(sorted(state.open)) or "none"
+    return SkipReason(f"sent {notify.sent} alerts; open incidents: {incidents}{queue_error}")

@@ -50,7 +50,9 @@ class LakeResource(dg.ConfigurableResource):
 
 
 class SQSResource(ResourceWithBoto3Configuration):
-    """The queue the pipeline consumes; region, profile and endpoint follow the AWS chain."""
+    """The queue the pipeline consumes; region, profile and endpoint follow the AWS chain (the
+    region also from AWS_REGION or the queue URL). A configuration mistake raises
+    QueueConfigError with one readable line: the sensor tick shows it as its message."""
 
     queue_url: str
 
@@ -73,6 +75,7 @@ class SQSResource(ResourceWithBoto3Configuration):
             self.verify,
             self.max_attempts,
             quick,
+            self.queue_url,
         )
 
 
@@ -89,6 +92,7 @@ def _cached_client(
     verify: bool | None,
     max_attempts: int,
     quick: bool,
+    queue_url: str,
 ) -> Any:
     return sqs_client(
         profile_name=profile_name,
@@ -101,6 +105,7 @@ def _cached_client(
         verify=verify,
         max_attempts=max_attempts,
         quick=quick,
+        queue_url=queue_url,
     )
 
 
@@ -114,6 +119,10 @@ class AlertsResource(dg.ConfigurableResource):
 
     webhook_url: str | None = None
     ui_base_url: str = DEFAULT_UI_BASE_URL
+    # Pipeline health (docs/checks.md, Alerts). Longer than an ingest run's receive window plus
+    # the visibility timeout (4 min), so a crash that heals by itself does not page anyone.
+    stall_seconds: int = 900
+    mart_lag_seconds: int = 3600
 
 
 class ChecksResource(dg.ConfigurableResource):
@@ -139,6 +148,11 @@ def _env_or(name: str, default: str | None) -> Any:
     return dg.EnvVar(name) if os.environ.get(name) else default
 
 
+def _int_env_or(name: str, default: int) -> Any:
+    """EnvVar.int(name) when the variable is set, else the default."""
+    return dg.EnvVar.int(name) if os.environ.get(name) else default
+
+
 @dg.definitions
 def resources() -> dg.Definitions:
     lake = LakeResource(
@@ -156,6 +170,8 @@ def resources() -> dg.Definitions:
             "alerts": AlertsResource(
                 webhook_url=_env_or("NELO_ALERT_WEBHOOK_URL", None),
                 ui_base_url=_env_or("NELO_UI_BASE_URL", DEFAULT_UI_BASE_URL),
+                stall_seconds=_int_env_or("NELO_ALERT_STALL_SECONDS", 900),
+                mart_lag_seconds=_int_env_or("NELO_ALERT_MART_LAG_SECONDS", 3600),
             ),
             "checks": ChecksResource(
                 **{field: _env_or(name, None) for field, name in VARIABLES.items()}

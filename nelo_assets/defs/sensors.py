@@ -1,5 +1,6 @@
-"""The sensors that start work: the SQS sensor (an ingest run when messages wait and none is in
-flight; it only reads, R5) and the automation sensor that follows upstream changes."""
+"""The sensors that start work: the SQS sensor (an ingest run when messages wait, or a crashed run
+left bronze unannounced, and none is in flight; it only reads, R5) and the automation sensor
+that follows upstream changes."""
 
 import json
 
@@ -16,8 +17,10 @@ from dagster import (
 )
 
 from nelo_assets.defs.jobs import INGEST_JOB_NAME, ingest_job
-from nelo_assets.defs.resources import SQSResource
+from nelo_assets.defs.partitions import daily_partitions
+from nelo_assets.defs.resources import LakeResource, SQSResource
 from nelo_assets.defs.settings import SETTINGS
+from nelo_assets.ingestion.bronze import unannounced
 from nelo_assets.ingestion.sqs import queue_counts
 
 IN_FLIGHT = [
@@ -38,21 +41,36 @@ def _sequence(cursor: str | None) -> int:
     default_status=DefaultSensorStatus.RUNNING,
     minimum_interval_seconds=SETTINGS.sensor_interval_seconds,
 )
-def sqs_sensor(context: SensorEvaluationContext, sqs: SQSResource) -> RunRequest | SkipReason:
-    """Request one ingest run when the queue has messages and no ingest run is in flight."""
+def sqs_sensor(
+    context: SensorEvaluationContext, sqs: SQSResource, lake: LakeResource
+) -> RunRequest | SkipReason:
+    """Request one ingest run when the queue has messages, or a crashed ingest run left bronze
+    partitions unannounced, and no ingest run is in flight."""
     in_flight = context.instance.get_run_records(
         RunsFilter(job_name=INGEST_JOB_NAME, statuses=IN_FLIGHT), limit=1
     )
     if in_flight:
+        # A run whose worker died is failed by run monitoring (defs/launcher.py), so this
+        # clears by itself after a crash.
         return SkipReason(f"ingest run {in_flight[0].dagster_run.run_id} still in flight")
+    # A few small files at most: batches routed by a run that died before announcing them.
+    last_key = daily_partitions.get_last_partition_key()
+    left_over = [
+        batch
+        for batch, rows in unannounced(lake.lake).items()
+        if any(d.isoformat() <= (last_key or "") for d in rows)
+    ]
     waiting, hidden = queue_counts(sqs.get_client(quick=True), sqs.queue_url)
-    if waiting == 0:
+    if waiting == 0 and not left_over:
         return SkipReason(
             f"queue empty ({hidden} messages being processed)" if hidden else "queue empty"
         )
     sequence = _sequence(context.cursor) + 1
     context.update_cursor(json.dumps({"sequence": sequence}))
-    return RunRequest(run_key=f"ingest-{sequence}", tags={"nelo/queue_waiting": str(waiting)})
+    tags = {"nelo/queue_waiting": str(waiting)}
+    if left_over:
+        tags["nelo/unannounced_batches"] = str(len(left_over))
+    return RunRequest(run_key=f"ingest-{sequence}", tags=tags)
 
 
 automation_sensor = AutomationConditionSensorDefinition(

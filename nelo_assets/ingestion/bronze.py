@@ -167,6 +167,40 @@ def marked_dates(landing_path: Path) -> set[date] | None:
     return {date.fromisoformat(d) for d in json.loads(marker.read_text())["event_dates"]}
 
 
+def record_unannounced(lake: Lake, routed: RoutedBatch) -> None:
+    """Note the bronze partitions a routed batch wrote, before its messages are deleted.
+
+    The ingest run announces them to Dagster (asset materializations) when it ends; a run that
+    dies first leaves this note, and the next ingest run announces them instead, so automation
+    rebuilds those dates downstream (R10). One small JSON file a batch, removed once announced.
+    """
+    if not routed.rows_by_date:
+        return
+    rows = {d.isoformat(): n for d, n in sorted(routed.rows_by_date.items())}
+    with atomic_path(lake.unannounced_dir / f"{routed.batch_id}.json") as tmp:
+        tmp.write_text(json.dumps(rows))
+
+
+def unannounced(lake: Lake) -> dict[str, dict[date, int]]:
+    """Batch id -> bronze rows by event_date, for every batch not announced yet."""
+    if not lake.unannounced_dir.exists():
+        return {}
+    return {
+        path.stem: {date.fromisoformat(d): n for d, n in json.loads(path.read_text()).items()}
+        for path in sorted(lake.unannounced_dir.glob("*.json"))
+    }
+
+
+def settle_unannounced(lake: Lake, batch_id: str, remaining: dict[date, int]) -> None:
+    """After an announcement: keep only the dates still to announce, or drop the note."""
+    path = lake.unannounced_dir / f"{batch_id}.json"
+    if not remaining:
+        path.unlink(missing_ok=True)
+        return
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps({d.isoformat(): n for d, n in sorted(remaining.items())}))
+
+
 def route_landing_file(lake: Lake, settings: Settings, path: Path) -> RoutedBatch:
     """Route a landing file already on disk and mark it."""
     routed = route_messages(

@@ -18,7 +18,13 @@ from datetime import UTC, date, datetime
 from typing import Any
 from uuid import uuid4
 
-from nelo_assets.ingestion.bronze import RoutedBatch, mark_routed, recover_unrouted, route_messages
+from nelo_assets.ingestion.bronze import (
+    RoutedBatch,
+    mark_routed,
+    record_unannounced,
+    recover_unrouted,
+    route_messages,
+)
 from nelo_assets.ingestion.landing import LandedMessage, write_landing_file
 from nelo_assets.ingestion.sqs import QUEUE_ERRORS, QueueError, describe_error
 from nelo_assets.settings import Settings
@@ -35,7 +41,11 @@ MAX_DELETE = 10  # and deletes at most 10 a batch call
 # Messages per landing batch: larger means fewer files, smaller means fewer messages in flight
 # (each moto receive scans them all; bench/bench_ingest.py measures it).
 DEFAULT_FLUSH_SIZE = 100
-DEFAULT_VISIBILITY_TIMEOUT = 300
+# Seconds a received message stays hidden. A flush lands, routes and deletes a batch within
+# seconds, and a buffer is flushed after a third of this (max_buffer_age below), so two minutes
+# is ample; it is also how long the messages a crashed ingest run had received stay invisible
+# before the next run can take them (README, Runbook: tuning).
+DEFAULT_VISIBILITY_TIMEOUT = 120
 DEFAULT_WAIT_SECONDS = 2
 RECEIVE_ATTRIBUTES = ["ApproximateReceiveCount", "SentTimestamp"]
 
@@ -162,6 +172,7 @@ def _flush(
     routed = route_messages(lake, settings, batch_id, first.date(), landed)
     pause_point("after_routing")
     mark_routed(path, routed)
+    record_unannounced(lake, routed)
     pause_point("before_delete")
     with state.delete_lock:
         failed = delete_messages(client, queue_url, [m.receipt_handle for m in buffer])
@@ -257,6 +268,7 @@ def drain_queue(
     state = _Drain(max_messages, max_seconds)
     recovered = recover_unrouted(lake, settings)
     for routed in recovered:
+        record_unannounced(lake, routed)
         state.report.add(routed)
         state.report.recovered_batches.append(routed.batch_id)
         log(f"recovered unrouted landing batch {routed.batch_id}")

@@ -1,7 +1,7 @@
 """`make demo`: the whole system live on one machine, no AWS account.
 
 Starts a local SQS-compatible server (moto) with the queue and its dead-letter queue, loads the
-last 14 days of simulated history into the landing archive (first start only), starts live app
+last 28 days of simulated history into the landing archive (first start only), starts live app
 traffic into the queue and `dagster dev` with the sensors and automation on, then backfills the
 history through the Dagster daemon so the marts fill up with no click. Ctrl-C stops everything.
 """
@@ -26,11 +26,14 @@ from nelo_assets.simulation import processes
 from nelo_assets.storage.lake import Lake
 
 # Sizes can be lowered for tests through the environment.
-HISTORY_DAYS = int(os.environ.get("NELO_DEMO_HISTORY_DAYS", "14"))
+# 28 days: the dashboard's default 14-day view has a previous period to compare with.
+HISTORY_DAYS = int(os.environ.get("NELO_DEMO_HISTORY_DAYS", "28"))
 HISTORY_EVENTS_PER_DAY = int(os.environ.get("NELO_DEMO_EVENTS_PER_DAY", "4000"))
 LIVE_EVENTS_PER_SECOND = 3
 UI_PORT = int(os.environ.get("NELO_UI_PORT", "3000"))
 DASHBOARD_PORT = int(os.environ.get("NELO_DASHBOARD_PORT", "8501"))
+# Loopback only unless told otherwise: expose it through a reverse proxy with SSO (README).
+DASHBOARD_ADDRESS = os.environ.get("NELO_DASHBOARD_ADDRESS") or "127.0.0.1"
 SQS_PORT = int(os.environ.get("NELO_DEMO_SQS_PORT", str(DEMO_SQS_PORT)))
 STARTUP_DEADLINE_SECONDS = 180
 
@@ -201,6 +204,8 @@ def run() -> int:
                     "nelo_assets/serving/dashboard/app.py",
                     "--server.headless",
                     "true",
+                    "--server.address",
+                    DASHBOARD_ADDRESS,
                     "--server.port",
                     str(DASHBOARD_PORT),
                     "--browser.gatherUsageStats",
@@ -218,7 +223,7 @@ def run() -> int:
             print(f"history backfill launched: {backfill_id}")
         print(
             f"\nDagster UI:       http://127.0.0.1:{UI_PORT}\n"
-            f"Dashboard:        http://127.0.0.1:{DASHBOARD_PORT}\n"
+            f"Dashboard:        http://{DASHBOARD_ADDRESS}:{DASHBOARD_PORT}\n"
             f"Query surface:    {lake.duckdb_path} (open read-only)\n"
             f"Logs:             {log_dir}\n"
             "Live traffic flows into the queue; the sqs sensor ingests it and automation builds "

@@ -24,6 +24,11 @@ class Lake:
         return self.root / "landing"
 
     @property
+    def unannounced_dir(self) -> Path:
+        """Routed landing batches whose bronze partitions Dagster has not been told about yet."""
+        return self.root / "landing" / "_unannounced"
+
+    @property
     def duckdb_path(self) -> Path:
         return self.root / "analytics.duckdb"
 

@@ -38,6 +38,7 @@ def test_late_bronze_partition_requests_exactly_its_dependents() -> None:
     assert requested("fact_event_items") == _days(old_day, ATTRIBUTION_LOOKBACK_DAYS + 1)
     assert requested("mart_item_list_daily") == _days(old_day, ATTRIBUTION_LOOKBACK_DAYS + 1)
     assert requested("mart_product_daily") == _days(old_day, ATTRIBUTION_LOOKBACK_DAYS + 1)
+    assert requested("mart_list_position_daily") == _days(old_day, ATTRIBUTION_LOOKBACK_DAYS + 1)
     unpartitioned = {"dim_items", "dim_users", "master_list_items_engagement", "quarantine"}
     # quarantine follows bronze at once (ingest quarantine); the others wait for the partitions.
     assert requested("quarantine") == {None}
@@ -55,6 +56,7 @@ def test_late_bronze_partition_requests_exactly_its_dependents() -> None:
         "fact_event_items",
         "mart_item_list_daily",
         "mart_product_daily",
+        "mart_list_position_daily",
     ):
         for partition in requested(name):
             instance.report_runless_asset_event(

@@ -18,6 +18,7 @@ TABLE_ASSETS = {
     "master_list_items_engagement": "gold",
     "mart_item_list_daily": "marts",
     "mart_product_daily": "marts",
+    "mart_list_position_daily": "marts",
 }
 
 

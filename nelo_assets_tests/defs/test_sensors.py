@@ -5,19 +5,31 @@ from __future__ import annotations
 import json
 import socket
 import time
+from datetime import date, timedelta
+from pathlib import Path
 
 import pytest
 from dagster import DagsterInstance, DagsterRunStatus, RunRequest, SkipReason, build_sensor_context
 
 from nelo_assets.defs.jobs import ingest_job
-from nelo_assets.defs.resources import SQSResource
+from nelo_assets.defs.partitions import daily_partitions
+from nelo_assets.defs.resources import LakeResource, SQSResource
 from nelo_assets.defs.sensors import sqs_sensor
+from nelo_assets.ingestion.bronze import RoutedBatch, record_unannounced
 from nelo_assets.ingestion.sqs import QueueError
-from nelo_assets_tests.helpers import QueueLake
+from nelo_assets_tests.helpers import QueueLake, settings_for
 
 
-def _tick(instance: DagsterInstance, sqs: SQSResource, cursor: str | None = None):
-    context = build_sensor_context(instance=instance, cursor=cursor, resources={"sqs": sqs})
+def _tick(
+    instance: DagsterInstance,
+    sqs: SQSResource,
+    cursor: str | None = None,
+    lake: LakeResource | None = None,
+):
+    lake = lake or LakeResource.from_settings(settings_for(Path("/nonexistent-nelo-lake")))
+    context = build_sensor_context(
+        instance=instance, cursor=cursor, resources={"sqs": sqs, "lake": lake}
+    )
     started = time.monotonic()
     result = sqs_sensor(context)
     return result, context.cursor, time.monotonic() - started
@@ -82,3 +94,19 @@ def test_endpoint_down_fails_the_tick_quickly(queue_lake: QueueLake) -> None:
 
     assert time.monotonic() - started < 5
     assert "Could not connect" in str(error.value) and "\n" not in str(error.value)
+
+
+def test_bronze_a_crashed_run_left_unannounced_requests_a_run(queue_lake: QueueLake) -> None:
+    lake = LakeResource.from_settings(queue_lake.settings)
+    tomorrow = date.fromisoformat(daily_partitions.get_last_partition_key()) + timedelta(days=1)
+    record_unannounced(queue_lake.lake, RoutedBatch("b-future", rows_by_date={tomorrow: 3}))
+    # A note for a partition that does not exist yet waits: no run every tick for a day.
+    result, _, _ = _tick(DagsterInstance.ephemeral(), queue_lake.sqs, lake=lake)
+    assert isinstance(result, SkipReason)
+    assert result.skip_message == "queue empty"
+
+    day = date.fromisoformat(daily_partitions.get_last_partition_key()) - timedelta(days=2)
+    record_unannounced(queue_lake.lake, RoutedBatch("b-past", rows_by_date={day: 5}))
+    result, _, _ = _tick(DagsterInstance.ephemeral(), queue_lake.sqs, lake=lake)
+    assert isinstance(result, RunRequest)
+    assert result.tags["nelo/unannounced_batches"] == "1"

@@ -1,0 +1,131 @@
+"""The parts of crash recovery, fast: the run worker health check, the ingest run announcing what
+a dead run left unannounced, and the pipeline health alerts (test_crash_recovery.py runs them
+all together against a real `dagster dev`)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from datetime import date, timedelta
+
+import psutil
+from dagster import (
+    AssetKey,
+    AssetMaterialization,
+    DagsterInstance,
+    DagsterRunStatus,
+    SkipReason,
+    build_sensor_context,
+)
+
+from nelo_assets.defs import alerts
+from nelo_assets.defs.jobs import ingest_job
+from nelo_assets.defs.launcher import DEAD_WORKER, worker_status
+from nelo_assets.defs.partitions import daily_partitions
+from nelo_assets.defs.resources import AlertsResource, LakeResource
+from nelo_assets.ingestion.bronze import RoutedBatch, record_unannounced, unannounced
+from nelo_assets_tests.helpers import QueueLake
+
+LAST = date.fromisoformat(daily_partitions.get_last_partition_key() or "")
+
+
+def test_worker_health_follows_the_recorded_process() -> None:
+    me = psutil.Process()
+    assert worker_status(me.pid, time.time(), exited=False).status.value == "RUNNING"
+    # Not launched as a worker subprocess: nothing to watch, never failed for it.
+    assert worker_status(None, 0.0, exited=False).status.value == "RUNNING"
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    dead = worker_status(gone.pid, time.time(), exited=False)
+    assert dead.status.value == "NOT_FOUND" and DEAD_WORKER in (dead.msg or "")
+    # The pid now belongs to a process started after the worker logged it: a reboot reused it.
+    reused = worker_status(me.pid, me.create_time() - 60, exited=False)
+    assert reused.status.value == "NOT_FOUND" and "newer process" in (reused.msg or "")
+    assert worker_status(me.pid, time.time(), exited=True).status.value == "FAILED"
+
+
+def test_ingest_run_announces_what_a_dead_run_left(queue_lake: QueueLake) -> None:
+    day = LAST - timedelta(days=5)
+    future = LAST + timedelta(days=1)
+    record_unannounced(queue_lake.lake, RoutedBatch("b-dead", rows_by_date={day: 4, future: 1}))
+    instance = DagsterInstance.ephemeral()
+    result = ingest_job.execute_in_process(
+        instance=instance,
+        resources={"lake": LakeResource.from_settings(queue_lake.settings), "sqs": queue_lake.sqs},
+    )
+    assert result.success
+    announced = [
+        m.partition
+        for m in result.asset_materializations_for_node("ingest_from_sqs")
+        if m.asset_key == AssetKey("bronze_events")
+    ]
+    assert announced == [day.isoformat()]
+    # The date whose partition does not exist yet stays noted for a later run.
+    assert unannounced(queue_lake.lake) == {"b-dead": {future: 1}}
+
+
+class Health:
+    """Ticks pipeline_health_sensor like the daemon, carrying its cursor."""
+
+    def __init__(self, queue_lake: QueueLake, **limits: int) -> None:
+        self.instance = DagsterInstance.ephemeral()
+        self.queue_lake = queue_lake
+        self.resource = AlertsResource(webhook_url=None, **limits)
+        self.cursor: str | None = None
+
+    def __call__(self) -> dict[str, float]:
+        from nelo_assets.definitions import defs
+
+        context = build_sensor_context(
+            instance=self.instance,
+            cursor=self.cursor,
+            definitions=defs,
+            resources={"alerts": self.resource, "sqs": self.queue_lake.sqs},
+        )
+        started = time.monotonic()
+        result = alerts.pipeline_health_sensor(context)
+        assert time.monotonic() - started < 5  # R5
+        assert isinstance(result, SkipReason)
+        self.cursor = context.cursor
+        return json.loads(self.cursor)["open"]
+
+
+def test_stall_alerts_once_and_recovers_once(queue_lake: QueueLake) -> None:
+    health = Health(queue_lake, stall_seconds=1)
+    hung = health.instance.create_run_for_job(ingest_job, status=DagsterRunStatus.STARTED)
+    assert health() == {}  # the backlog starts now
+    time.sleep(1.5)
+    assert set(health()) == {alerts.STALL}
+    opened = health()[alerts.STALL]
+    assert health()[alerts.STALL] == opened  # one alert per incident
+    health.instance.delete_run(hung.run_id)
+    result = ingest_job.execute_in_process(
+        instance=health.instance,
+        resources={"lake": LakeResource.from_settings(queue_lake.settings), "sqs": queue_lake.sqs},
+    )
+    assert result.success
+    assert health() == {}
+
+
+def test_dead_letters_alert_until_the_dlq_is_empty(queue_lake: QueueLake) -> None:
+    health = Health(queue_lake)
+    assert health() == {}
+    queue_lake.client.send_message(QueueUrl=queue_lake.dlq_url, MessageBody="{poison")
+    assert set(health()) == {alerts.DEAD_LETTERS}
+    queue_lake.client.purge_queue(QueueUrl=queue_lake.dlq_url)
+    assert health() == {}
+
+
+def test_a_mart_behind_its_bronze_is_stale_until_rebuilt(queue_lake: QueueLake) -> None:
+    health = Health(queue_lake, mart_lag_seconds=0)
+    day = (LAST - timedelta(days=1)).isoformat()
+    health.instance.report_runless_asset_event(AssetMaterialization("bronze_events", partition=day))
+    time.sleep(0.01)
+    stale = {key for key in health() if key.startswith(alerts.STALE_MART)}
+    assert f"{alerts.STALE_MART}|mart_product_daily|{day}" in stale
+    for key in stale:
+        _, mart, _ = key.split("|")
+        health.instance.report_runless_asset_event(AssetMaterialization(mart, partition=day))
+    assert health() == {}
