@@ -30,6 +30,7 @@ from dagster import (
 from nelo_assets.defs.bronze import checks as bronze_checks
 from nelo_assets.defs.checking import Check
 from nelo_assets.defs.gold import checks as gold_checks
+from nelo_assets.defs.jobs import DAILY_PIPELINE_ASSETS
 from nelo_assets.defs.marts import checks as marts_checks
 from nelo_assets.defs.partitions import daily_partitions
 from nelo_assets.defs.resources import ChecksResource, LakeResource, SQSResource
@@ -802,17 +803,7 @@ def copy_clean_day(template: Path, root: Path) -> World:
 
 # Checks run on stand-ins for the assets: a check-only job never executes an asset.
 CHECK_STANDINS = [
-    AssetSpec(key, partitions_def=daily_partitions)
-    for key in (
-        "bronze_events",
-        "silver_events",
-        "silver_items",
-        "fact_events",
-        "fact_event_items",
-        "mart_item_list_daily",
-        "mart_product_daily",
-        "mart_list_position_daily",
-    )
+    AssetSpec(key, partitions_def=daily_partitions) for key in DAILY_PIPELINE_ASSETS
 ] + [
     AssetSpec(key)
     for key in ("quarantine", "dim_items", "dim_users", "master_list_items_engagement")

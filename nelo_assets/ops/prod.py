@@ -14,10 +14,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
-from collections.abc import Callable
 from pathlib import Path
 
 import yaml
@@ -47,32 +43,10 @@ class ProdError(RuntimeError):
     """`make prod` could not start; the message says why in one line."""
 
 
-def _wait(
-    ready: Callable[[], bool], seconds: float, what: str, watched: list[subprocess.Popen]
-) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if ready():
-            return
-        dead = [c.args for c in watched if c.poll() is not None]
-        if dead:
-            raise ProdError(f"{dead[0][0]} exited while waiting for {what}")
-        time.sleep(0.5)
-    raise ProdError(f"{what} was not ready within {seconds:.0f} s")
-
-
 def _port_open(port: int) -> bool:
     with socket.socket() as s:
         s.settimeout(1)
         return s.connect_ex(("127.0.0.1", port)) == 0
-
-
-def _http_ok(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2):
-            return True
-    except (urllib.error.URLError, ConnectionError, TimeoutError):
-        return False
 
 
 def write_instance_yaml(dagster_home: Path, local_cluster: LocalCluster | None = None) -> Path:
@@ -161,7 +135,9 @@ def run() -> int:
                 log_path=log_dir / "code-server.log",
             )
         )  # fmt: skip
-        _wait(lambda: _port_open(CODE_SERVER_PORT), STARTUP_SECONDS, "the code server", services)
+        processes.wait_until(
+            lambda: _port_open(CODE_SERVER_PORT), STARTUP_SECONDS, "the code server", services
+        )
         workspace = str(DEPLOY / "workspace.yaml")
         services.append(
             processes.start(
@@ -179,7 +155,12 @@ def run() -> int:
             )
         )
         ui = f"http://127.0.0.1:{UI_PORT}"
-        _wait(lambda: _http_ok(f"{ui}/server_info"), STARTUP_SECONDS, "the webserver", services)
+        processes.wait_until(
+            lambda: processes.http_ok(f"{ui}/server_info"),
+            STARTUP_SECONDS,
+            "the webserver",
+            services,
+        )
         print(
             f"\nDagster UI:       {ui}\n"
             f"Instance:         DAGSTER_HOME={dagster_home} (PostgreSQL)\n"
@@ -189,15 +170,11 @@ def run() -> int:
             "Press Ctrl-C to stop everything.",
             flush=True,
         )
-        watched = services + ([database] if database else [])
-        while all(child.poll() is None for child in watched):
-            time.sleep(1)
-        dead = [c.args for c in watched if c.poll() is not None]
-        raise ProdError(f"a process exited unexpectedly: {dead[0]} (see {log_dir})")
+        processes.supervise(services + ([database] if database else []), log_dir)
     except KeyboardInterrupt:
         print("\nstopping...", flush=True)
         return 0
-    except (ProdError, PostgresError) as exc:
+    except (ProdError, PostgresError, processes.LaunchError) as exc:
         print(f"make prod: {exc}", file=sys.stderr)
         return 1
     finally:
@@ -226,7 +203,9 @@ def _start_local_queue(
             log_path=log_dir / "sqs-server.log",
         )
     )
-    _wait(lambda: _http_ok(f"{env['AWS_ENDPOINT_URL_SQS']}/moto-api/"), 30, "moto", services)
+    processes.wait_until(
+        lambda: processes.http_ok(f"{env['AWS_ENDPOINT_URL_SQS']}/moto-api/"), 30, "moto", services
+    )
     client = sqs_client(
         endpoint_url=env["AWS_ENDPOINT_URL_SQS"],
         region_name=env["AWS_DEFAULT_REGION"],

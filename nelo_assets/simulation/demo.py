@@ -12,7 +12,6 @@ import json
 import os
 import signal
 import sys
-import time
 import urllib.error
 import urllib.request
 from datetime import UTC, date, datetime, timedelta
@@ -40,17 +39,6 @@ STARTUP_DEADLINE_SECONDS = 180
 
 class DemoError(RuntimeError):
     """The demo could not start; the message says why in one line."""
-
-
-def _wait_for_http(url: str, deadline_seconds: float, what: str) -> None:
-    deadline = time.monotonic() + deadline_seconds
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            time.sleep(0.5)
-    raise DemoError(f"{what} did not answer at {url} within {deadline_seconds:.0f} s")
 
 
 def _demo_environment(settings: Settings) -> dict[str, str]:
@@ -154,7 +142,12 @@ def run() -> int:
                 log_path=log_dir / "sqs-server.log",
             )
         )
-        _wait_for_http(f"http://127.0.0.1:{SQS_PORT}/moto-api/", 30, "the local SQS server")
+        processes.wait_until(
+            lambda: processes.http_ok(f"http://127.0.0.1:{SQS_PORT}/moto-api/"),
+            30,
+            "the local SQS server",
+            children,
+        )
         queue_url = _create_queue(env)
         env["NELO_SQS_QUEUE_URL"] = queue_url
         print(f"SQS queue (moto server): {queue_url}")
@@ -215,8 +208,11 @@ def run() -> int:
                 log_path=log_dir / "dashboard.log",
             )
         )
-        _wait_for_http(
-            f"http://127.0.0.1:{UI_PORT}/server_info", STARTUP_DEADLINE_SECONDS, "Dagster"
+        processes.wait_until(
+            lambda: processes.http_ok(f"http://127.0.0.1:{UI_PORT}/server_info"),
+            STARTUP_DEADLINE_SECONDS,
+            "Dagster",
+            children,
         )
         if new_history:
             backfill_id = _launch_history_backfill(_history_dates(datetime.now(settings.tz).date()))
@@ -230,14 +226,11 @@ def run() -> int:
             "silver, gold and marts.\nPress Ctrl-C to stop everything.",
             flush=True,
         )
-        while all(child.poll() is None for child in children):
-            time.sleep(1)
-        dead = [c.args for c in children if c.poll() is not None]
-        raise DemoError(f"a demo process exited unexpectedly: {dead[0]} (see {log_dir})")
+        processes.supervise(children, log_dir)
     except KeyboardInterrupt:
         print("\nstopping...", flush=True)
         return 0
-    except DemoError as exc:
+    except (DemoError, processes.LaunchError) as exc:
         print(f"make demo: {exc}", file=sys.stderr)
         return 1
     finally:

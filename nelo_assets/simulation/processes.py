@@ -10,13 +10,55 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-from collections.abc import Mapping, Sequence
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import suppress
 from pathlib import Path
 
 import psutil
 
 STOP_DEADLINE_SECONDS = 15.0
+
+
+class LaunchError(RuntimeError):
+    """A started process did not come up, or exited; the message says why in one line."""
+
+
+def http_ok(url: str) -> bool:
+    """The URL answers (any status below 400)."""
+    try:
+        with urllib.request.urlopen(url, timeout=2):
+            return True
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return False
+
+
+def wait_until(
+    ready: Callable[[], bool],
+    seconds: float,
+    what: str,
+    watched: Sequence[subprocess.Popen] = (),
+) -> None:
+    """Poll `ready` until it holds; fail early if a watched process exits meanwhile."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if ready():
+            return
+        dead = [child.args for child in watched if child.poll() is not None]
+        if dead:
+            raise LaunchError(f"{dead[0][0]} exited while waiting for {what}")
+        time.sleep(0.5)
+    raise LaunchError(f"{what} was not ready within {seconds:.0f} s")
+
+
+def supervise(children: Sequence[subprocess.Popen], log_dir: Path) -> None:
+    """Block while every child runs; a child that exits is an error the launcher reports."""
+    while all(child.poll() is None for child in children):
+        time.sleep(1)
+    dead = [child.args for child in children if child.poll() is not None]
+    raise LaunchError(f"a process exited unexpectedly: {dead[0]} (see {log_dir})")
 
 
 def start(

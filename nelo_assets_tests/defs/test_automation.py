@@ -7,6 +7,7 @@ from datetime import date, timedelta
 import dagster as dg
 
 from nelo_assets.definitions import defs
+from nelo_assets.defs.jobs import DAILY_PIPELINE_ASSETS
 from nelo_assets.transform.business_rules import ATTRIBUTION_LOOKBACK_DAYS, SESSION_LOOKBACK_DAYS
 
 
@@ -49,15 +50,7 @@ def test_late_bronze_partition_requests_exactly_its_dependents() -> None:
     # unpartitioned tables follow on the next tick, once.
     quiet = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=result.cursor)
     assert quiet.total_requested == 0
-    for name in (
-        "silver_events",
-        "silver_items",
-        "fact_events",
-        "fact_event_items",
-        "mart_item_list_daily",
-        "mart_product_daily",
-        "mart_list_position_daily",
-    ):
+    for name in DAILY_PIPELINE_ASSETS[1:]:  # every daily asset after bronze
         for partition in requested(name):
             instance.report_runless_asset_event(
                 dg.AssetMaterialization(asset_key=name, partition=partition)
