@@ -1,20 +1,159 @@
-"""The automation condition every derived asset uses: follow upstream changes in any partition."""
+"""The automation condition every derived asset uses: follow upstream changes in any partition,
+and never let a build that read inputs which changed under it count as handled."""
 
 from __future__ import annotations
 
-from dagster import AutomationCondition
+from dagster import (
+    AssetKey,
+    AssetRecordsFilter,
+    AutomationCondition,
+    AutomationContext,
+    AutomationResult,
+    DagsterInstance,
+    EventLogRecord,
+)
+
+
+def _latest(
+    instance: DagsterInstance, key: AssetKey, partition: str | None
+) -> EventLogRecord | None:
+    records = instance.fetch_materializations(
+        AssetRecordsFilter(asset_key=key, asset_partitions=[partition] if partition else None),
+        limit=1,
+    ).records
+    return records[0] if records else None
+
+
+class ReadChangingInputs(AutomationCondition):
+    """True for a partition whose latest build came from a run that started before one of its
+    parent partitions was last updated by another run: the build may have read the old parent.
+
+    This closes the tick race of `since_last_handled`: a parent updated while the child's run
+    was already past reading it sets the trigger, and the child's own materialization a tick
+    later would reset it, leaving the child stale for good. A parent updated by the same run
+    (a backfill run builds silver before the facts of its days) was read after it was written.
+    The run's start is earlier than the step's read, so the rule may ask for one build too many,
+    never one too few. Evaluated only on partitions that were just built (see `follow_upstream`).
+    """
+
+    @property
+    def name(self) -> str:
+        return "read_changing_inputs"
+
+    def evaluate(self, context: AutomationContext) -> AutomationResult:
+        if not isinstance(context.key, AssetKey):
+            # A check (bronze_events_schema follows bronze too): a rerun costs a few queries,
+            # and its next run reads the new data anyway.
+            return AutomationResult(context=context, true_subset=context.get_empty_subset())
+        view = context.asset_graph_view
+        instance = view.instance
+        parents = context.asset_graph.get(context.key).parent_entity_keys
+        stale: set[str | None] = set()
+        for partition in _partition_keys(context.candidate_subset):
+            built = _latest(instance, context.key, partition)
+            run = instance.get_run_record_by_id(built.run_id) if built and built.run_id else None
+            if run is None or run.start_time is None:
+                continue  # reported without a run: nothing was read
+            child = (
+                context.candidate_subset.compute_intersection_with_partition_keys({partition})
+                if partition
+                else None
+            )
+            for parent in parents:
+                parent_partitions = (
+                    _partition_keys(view.compute_parent_subset(parent, child))
+                    if child is not None and context.asset_graph.get(parent).is_partitioned
+                    else [None]
+                )
+                if any(
+                    (update := _latest(instance, parent, key)) is not None
+                    and update.run_id != built.run_id
+                    and update.timestamp > run.start_time
+                    for key in parent_partitions
+                ):
+                    stale.add(partition)
+                    break
+        true_subset = (
+            context.candidate_subset.compute_intersection_with_partition_keys(
+                {p for p in stale if p is not None}
+            )
+            if context.partitions_def
+            else (context.candidate_subset if stale else context.get_empty_subset())
+        )
+        return AutomationResult(context=context, true_subset=true_subset)
+
+
+class WaitsForParentRuns(AutomationCondition):
+    """True for a partition one of whose parents this tick requests in another run.
+
+    The automation sensor runs each requested day as one run (silver to the marts, in order)
+    and different days, and the unpartitioned dimensions, in runs of their own, in parallel. A
+    lookback dependent (sessions read D-1, attribution D-7..D) must not run beside the run that
+    rebuilds its older parent day, nor a dimension beside a run that rebuilds any fact day: it
+    waits, and is requested once that run has ended (`any_deps_in_progress`), instead of racing
+    it and being built twice (`ReadChangingInputs` would catch the race, at the cost of a build).
+    """
+
+    @property
+    def name(self) -> str:
+        return "waits_for_parent_runs"
+
+    def evaluate(self, context: AutomationContext) -> AutomationResult:
+        if not isinstance(context.key, AssetKey):
+            return AutomationResult(context=context, true_subset=context.get_empty_subset())
+        view, graph = context.asset_graph_view, context.asset_graph
+        parents = [
+            (parent, requested)
+            for parent in graph.get(context.key).parent_entity_keys
+            if (requested := context.request_subsets_by_key.get(parent)) is not None
+            and not requested.is_empty
+        ]
+        if not context.partitions_def:
+            # An unpartitioned parent requested now shares this table's run; a daily one does not.
+            waiting = any(graph.get(parent).is_partitioned for parent, _ in parents)
+            return AutomationResult(
+                context=context,
+                true_subset=context.candidate_subset if waiting else context.get_empty_subset(),
+            )
+        waiting_days = set()
+        for partition in _partition_keys(context.candidate_subset):
+            day = context.candidate_subset.compute_intersection_with_partition_keys({partition})
+            for parent, requested in parents:
+                mapped = set(_partition_keys(view.compute_parent_subset(parent, day)))
+                if (mapped - {partition}) & set(_partition_keys(requested)):
+                    waiting_days.add(partition)
+                    break
+        true_subset = context.candidate_subset.compute_intersection_with_partition_keys(
+            waiting_days
+        )
+        return AutomationResult(context=context, true_subset=true_subset)
+
+
+def _partition_keys(subset) -> list[str | None]:
+    if subset.is_empty:
+        return []
+    return sorted(subset.expensively_compute_partition_keys()) if subset.is_partitioned else [None]
 
 
 def follow_upstream() -> AutomationCondition:
-    """`eager()` without its latest-window limit and without waiting for missing parents.
+    """`eager()` without its latest-window limit and without waiting for missing parents, whose
+    updates count as handled only when the build did not race them.
 
     Late events re-materialize old partitions, so the latest-window limit must go. A day with no
     events has no bronze partition; waiting for "missing" parents would stall the lookback
     dependents (sessions D+1, attribution D+1..D+7) forever, and a missing Parquet file reads
-    as an empty table anyway.
+    as an empty table anyway. A build that raced a parent update is requested again, even when
+    the parent's update is one `any_deps_updated` ignores (its run also targeted this asset).
     """
+    raced = AutomationCondition.newly_updated() & ReadChangingInputs()
+    handled = (
+        AutomationCondition.newly_requested()
+        | (AutomationCondition.newly_updated() & ~ReadChangingInputs())
+        | AutomationCondition.initial_evaluation()
+    ).with_label("handled")
     return (
-        AutomationCondition.any_deps_updated().since_last_handled()
+        (AutomationCondition.any_deps_updated() | raced).since(handled)
         & ~AutomationCondition.any_deps_in_progress()
         & ~AutomationCondition.in_progress()
+        & ~WaitsForParentRuns()
     ).with_label("follow_upstream")

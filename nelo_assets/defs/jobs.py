@@ -3,6 +3,7 @@ the whole daily chain for a backfill of a date range from the UI or the CLI."""
 
 from collections import defaultdict
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor, wait
 from datetime import date
 
 from dagster import (
@@ -21,14 +22,18 @@ from nelo_assets.defs.resources import LakeResource, SQSResource
 from nelo_assets.ingestion.bronze import settle_unannounced, unannounced
 from nelo_assets.ingestion.drain import (
     DEFAULT_FLUSH_SIZE,
+    DEFAULT_MAX_BUFFER_SECONDS,
     DEFAULT_VISIBILITY_TIMEOUT,
     DEFAULT_WAIT_SECONDS,
     drain_queue,
+    pause_point,
 )
 from nelo_assets.storage.lake import Lake
 
 INGEST_JOB_NAME = "ingest_job"
 INGEST_POOL = "ingest"
+# How often a running ingest run announces the bronze its batches have routed.
+ANNOUNCE_EVERY_SECONDS = 2.0
 
 
 class IngestConfig(Config):
@@ -42,6 +47,9 @@ class IngestConfig(Config):
         default=DEFAULT_VISIBILITY_TIMEOUT, description="seconds a received message stays hidden"
     )
     wait_seconds: int = Field(default=DEFAULT_WAIT_SECONDS, description="long-poll wait")
+    max_buffer_seconds: float = Field(
+        default=DEFAULT_MAX_BUFFER_SECONDS, description="seconds before a part-filled batch lands"
+    )
 
 
 def _announce(
@@ -53,26 +61,39 @@ def _announce(
     Yielded, not logged with context.log_event: the op resumes after a yield only once Dagster
     has stored the event, so a note is never dropped before its announcement is durable.
     """
+    if not batches:
+        return
+    pause_point("before_announce")
     rows: dict[date, int] = defaultdict(int)
     for by_date in batches.values():
         for event_date, count in by_date.items():
             rows[event_date] += count
     future = {d for d in rows if not daily_partitions.has_partition_key(d.isoformat())}
-    for event_date in sorted(rows):
-        key = event_date.isoformat()
-        if event_date in future:
-            # A device clock ahead of ours dated events tomorrow, whose partition does not exist
-            # yet (requesting it would fail automation); the rows are safe in bronze, and their
-            # note stays until an ingest run finds the partition exists.
-            context.log.warning(
-                f"bronze_events partition {key} does not exist yet: {rows[event_date]} rows"
-            )
-            continue
+    for event_date in sorted(future):
+        context.log.warning(
+            f"bronze_events partition {event_date} does not exist yet: {rows[event_date]} rows"
+        )
+    for event_date in sorted(rows.keys() - future):
         yield AssetMaterialization(
-            asset_key="bronze_events", partition=key, metadata={"ingested_rows": rows[event_date]}
+            asset_key="bronze_events",
+            partition=event_date.isoformat(),
+            metadata={"ingested_rows": rows[event_date]},
         )
     for batch_id, by_date in batches.items():
+        # A device clock ahead of ours dated events tomorrow, whose partition does not exist yet
+        # (requesting it would fail automation); the rows are safe in bronze, and their note
+        # keeps those dates until an ingest run finds the partition exists.
         settle_unannounced(lake, batch_id, {d: n for d, n in by_date.items() if d in future})
+
+
+def _announceable(lake: Lake, held_back: set[str]) -> dict[str, dict[date, int]]:
+    """The notes to announce now: all but those that hold only not-yet-existing dates, which
+    were seen once already in this run (they wait for their partition, not for us)."""
+    notes = unannounced(lake)
+    for batch_id, by_date in notes.items():
+        if not any(daily_partitions.has_partition_key(d.isoformat()) for d in by_date):
+            held_back.add(batch_id)
+    return {batch: rows for batch, rows in notes.items() if batch not in held_back}
 
 
 @op(pool=INGEST_POOL, out={})  # no output: it yields only its asset materializations
@@ -81,22 +102,30 @@ def ingest_from_sqs(
 ) -> Iterator[AssetMaterialization]:
     """Drain the queue into landing, bronze and quarantine; report the partitions touched."""
     # First what earlier ingest runs routed but did not live to announce (R10).
-    left_over = unannounced(lake.lake)
+    held_back: set[str] = set()
+    left_over = _announceable(lake.lake, held_back)
     if left_over:
         context.log.warning(
             f"announcing {len(left_over)} landing batches routed by an ingest run that ended "
             "before announcing them (a crash)"
         )
         yield from _announce(context, lake.lake, left_over)
-    report = drain_queue(
-        sqs.get_client(),
-        sqs.queue_url,
-        lake.lake,
-        lake.settings,
-        **config.model_dump(),  # the config's fields are drain_queue's options, by name
-        log=context.log.info,
-    )
-    yield from _announce(context, lake.lake, unannounced(lake.lake))
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="nelo-drain") as pool:
+        draining = pool.submit(
+            drain_queue,
+            sqs.get_client(),
+            sqs.queue_url,
+            lake.lake,
+            lake.settings,
+            **config.model_dump(),  # the config's fields are drain_queue's options, by name
+            log=context.log.info,
+        )
+        # Announce each routed batch within seconds, not when the run ends: automation builds
+        # the marts while this run keeps receiving (the run may last `max_seconds`).
+        while not wait([draining], timeout=ANNOUNCE_EVERY_SECONDS).done:
+            yield from _announce(context, lake.lake, _announceable(lake.lake, held_back))
+        report = draining.result()
+    yield from _announce(context, lake.lake, _announceable(lake.lake, held_back))
     if report.quarantined:
         yield AssetMaterialization(
             asset_key="quarantine", metadata={"ingest_quarantined": report.quarantined}

@@ -78,4 +78,9 @@ automation_sensor = AutomationConditionSensorDefinition(
     target=AssetSelection.all(),
     default_status=DefaultSensorStatus.RUNNING,
     minimum_interval_seconds=SETTINGS.sensor_interval_seconds,
+    # follow_upstream() holds Python conditions (defs/automation.py): it runs in the code server.
+    use_user_code_server=True,
+    # One run per requested day, carrying it from silver to the marts, instead of a backfill
+    # whose daemon starts one layer every 30 s; follow_upstream() orders the days.
+    emit_backfills=False,
 )

@@ -30,9 +30,10 @@ from nelo_assets.ingestion.sqs import QUEUE_ERRORS, QueueError, describe_error
 from nelo_assets.settings import Settings
 from nelo_assets.storage.lake import Lake
 
-# Fault-injection seam for the kill tests (nelo_assets_tests/ingestion/test_ingest_faults.py): when this
-# variable names a stage, the process prints "PAUSED <stage>" and blocks there, so a test can
-# SIGKILL it at exactly that point. Unset in production; it costs one dict lookup per flush.
+# Fault-injection seam for the kill tests (nelo_assets_tests/ingestion/test_ingest_faults.py and
+# defs/test_crash_recovery.py): when this variable names a stage (or several, comma-separated),
+# the process prints "PAUSED <stage>" and blocks there, so a test can SIGKILL it at exactly that
+# point. Unset in production; it costs one dict lookup per flush.
 PAUSE_ENV = "NELO_INGEST_PAUSE_AT"
 PAUSE_STAGES = ("after_receive", "after_landing", "after_routing", "before_delete")
 
@@ -46,6 +47,10 @@ DEFAULT_FLUSH_SIZE = 100
 # is ample; it is also how long the messages a crashed ingest run had received stay invisible
 # before the next run can take them (README, Runbook: tuning).
 DEFAULT_VISIBILITY_TIMEOUT = 120
+# Seconds a receiver holds a part-filled buffer before landing it: under light traffic a batch
+# reaches bronze (and the marts) this soon, at the cost of smaller landing and bronze files
+# (docs/decisions.md §15).
+DEFAULT_MAX_BUFFER_SECONDS = 10
 DEFAULT_WAIT_SECONDS = 2
 RECEIVE_ATTRIBUTES = ["ApproximateReceiveCount", "SentTimestamp"]
 
@@ -55,7 +60,7 @@ _PAUSE_PRINT = threading.Lock()
 
 
 def pause_point(stage: str) -> None:
-    if os.environ.get(PAUSE_ENV) == stage:
+    if stage in os.environ.get(PAUSE_ENV, "").split(","):
         with _PAUSE_PRINT:  # print() writes text and newline apart: threads would interleave
             print(f"PAUSED {stage}", flush=True)
         threading.Event().wait()
@@ -198,11 +203,12 @@ def _receive(
     flush_size: int,
     visibility_timeout: int,
     wait_seconds: int,
+    max_buffer_seconds: float,
     log: Log,
 ) -> None:
     buffer: list[_Received] = []
-    # Flush well before the first buffered message could become visible again.
-    max_buffer_age = visibility_timeout / 3
+    # Flush soon, and always well before the first buffered message could become visible again.
+    max_buffer_age = min(max_buffer_seconds, visibility_timeout / 3)
     try:
         while (count := state.reserve()) > 0:
             response = client.receive_message(
@@ -257,6 +263,7 @@ def drain_queue(
     flush_size: int = DEFAULT_FLUSH_SIZE,
     visibility_timeout: int = DEFAULT_VISIBILITY_TIMEOUT,
     wait_seconds: int = DEFAULT_WAIT_SECONDS,
+    max_buffer_seconds: float = DEFAULT_MAX_BUFFER_SECONDS,
     log: Log | None = None,
 ) -> IngestReport:
     """Receive until the queue is empty or a budget is spent; land, route, then delete.
@@ -284,6 +291,7 @@ def drain_queue(
                 flush_size=flush_size,
                 visibility_timeout=visibility_timeout,
                 wait_seconds=wait_seconds,
+                max_buffer_seconds=max_buffer_seconds,
                 log=log,
             )
             for _ in range(receivers)

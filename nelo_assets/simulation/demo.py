@@ -135,19 +135,22 @@ def run() -> int:
     signal.signal(signal.SIGINT, shutdown)
     signal.signal(signal.SIGTERM, shutdown)
     try:
-        children.append(
-            processes.start(
-                [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(SQS_PORT)],
-                env=env,
-                log_path=log_dir / "sqs-server.log",
+        sqs_api = f"http://127.0.0.1:{SQS_PORT}/moto-api/"
+        if processes.http_ok(sqs_api):
+            # Left by a demo that was killed (kill -9 reaches no clean-up): it holds the queue,
+            # with the messages nobody has ingested yet, so use it rather than lose them.
+            print(f"reusing the local SQS server already on port {SQS_PORT}")
+        else:
+            children.append(
+                processes.start(
+                    [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(SQS_PORT)],
+                    env=env,
+                    log_path=log_dir / "sqs-server.log",
+                )
             )
-        )
-        processes.wait_until(
-            lambda: processes.http_ok(f"http://127.0.0.1:{SQS_PORT}/moto-api/"),
-            30,
-            "the local SQS server",
-            children,
-        )
+            processes.wait_until(
+                lambda: processes.http_ok(sqs_api), 30, "the local SQS server", children
+            )
         queue_url = _create_queue(env)
         env["NELO_SQS_QUEUE_URL"] = queue_url
         print(f"SQS queue (moto server): {queue_url}")

@@ -21,6 +21,15 @@ def _report_bronze(instance: dg.DagsterInstance, partition: date) -> None:
     )
 
 
+def _complete(instance: dg.DagsterInstance, result: dg.EvaluateAutomationConditionsResult) -> None:
+    """The runs a tick requested succeed (reported without a run: nothing to race)."""
+    for name in DAILY_PIPELINE_ASSETS[1:]:  # every daily asset after bronze
+        for partition in result.get_requested_partitions(dg.AssetKey(name)):
+            instance.report_runless_asset_event(
+                dg.AssetMaterialization(asset_key=name, partition=partition)
+            )
+
+
 def test_late_bronze_partition_requests_exactly_its_dependents() -> None:
     instance = dg.DagsterInstance.ephemeral()
     first = dg.evaluate_automation_conditions(defs=defs, instance=instance)
@@ -28,38 +37,44 @@ def test_late_bronze_partition_requests_exactly_its_dependents() -> None:
 
     old_day = date(2026, 3, 10)  # far outside the latest time window
     _report_bronze(instance, old_day)
-    result = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=first.cursor)
+    day_run = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=first.cursor)
 
-    def requested(key: str) -> set[str | None]:
+    def requested(result: dg.EvaluateAutomationConditionsResult, key: str) -> set[str | None]:
         return set(result.get_requested_partitions(dg.AssetKey(key)))
 
-    assert requested("silver_events") == {old_day.isoformat()}
-    assert requested("silver_items") == {old_day.isoformat()}
-    assert requested("fact_events") == _days(old_day, SESSION_LOOKBACK_DAYS + 1)
-    assert requested("fact_event_items") == _days(old_day, ATTRIBUTION_LOOKBACK_DAYS + 1)
-    assert requested("mart_item_list_daily") == _days(old_day, ATTRIBUTION_LOOKBACK_DAYS + 1)
-    assert requested("mart_product_daily") == _days(old_day, ATTRIBUTION_LOOKBACK_DAYS + 1)
-    assert requested("mart_list_position_daily") == _days(old_day, ATTRIBUTION_LOOKBACK_DAYS + 1)
-    unpartitioned = {"dim_items", "dim_users", "master_list_items_engagement", "quarantine"}
-    # quarantine follows bronze at once (ingest quarantine); the others wait for the partitions.
-    assert requested("quarantine") == {None}
-    for name in unpartitioned - {"quarantine"}:
-        assert not requested(name), name
+    # First the day itself, silver to the marts (one run). The unpartitioned tables run apart,
+    # so they wait for it: quarantine counts silver's quarantine too.
+    for name in DAILY_PIPELINE_ASSETS[1:]:
+        assert requested(day_run, name) == {old_day.isoformat()}, name
+    unpartitioned = {"dim_items", "dim_users", "master_list_items_engagement"}
+    for name in unpartitioned | {"quarantine"}:
+        assert not requested(day_run, name), name
 
-    # Time passes (a tick while the runs start), then the requested runs complete: the
-    # unpartitioned tables follow on the next tick, once.
-    quiet = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=result.cursor)
-    assert quiet.total_requested == 0
-    for name in DAILY_PIPELINE_ASSETS[1:]:  # every daily asset after bronze
-        for partition in requested(name):
-            instance.report_runless_asset_event(
-                dg.AssetMaterialization(asset_key=name, partition=partition)
-            )
+    # Once that run has succeeded, the days whose lookback reads the rebuilt day follow:
+    # D+1 (sessions), D+1..D+7 (attribution, marts). (While it runs, `any_deps_in_progress`
+    # holds them; runless reports here have no run to be in progress.)
+    _complete(instance, day_run)
+    lookback = dg.evaluate_automation_conditions(
+        defs=defs, instance=instance, cursor=day_run.cursor
+    )
+    later = _days(old_day + timedelta(days=1), ATTRIBUTION_LOOKBACK_DAYS)
+    assert requested(lookback, "silver_events") == set()
+    assert requested(lookback, "fact_events") == _days(
+        old_day + timedelta(days=1), SESSION_LOOKBACK_DAYS
+    )
+    for name in DAILY_PIPELINE_ASSETS[4:]:  # fact_event_items and the marts
+        assert requested(lookback, name) == later, name
+    assert requested(lookback, "quarantine") == {None}
+    for name in unpartitioned:
+        assert not requested(lookback, name), f"{name} waits for the fact runs"
+
+    # Those runs succeed: the unpartitioned tables follow on the next tick, once.
+    _complete(instance, lookback)
     after_runs = dg.evaluate_automation_conditions(
-        defs=defs, instance=instance, cursor=quiet.cursor
+        defs=defs, instance=instance, cursor=lookback.cursor
     )
     for name in unpartitioned:
-        assert set(after_runs.get_requested_partitions(dg.AssetKey(name))) == {None}, name
+        assert requested(after_runs, name) == {None}, name
     assert after_runs.total_requested == len(unpartitioned)
 
     again = dg.evaluate_automation_conditions(

@@ -46,6 +46,7 @@ pytestmark = pytest.mark.slow
 
 SENSOR_SECONDS = 3
 STALL_SECONDS = 20
+START_TIMEOUT = 60
 SHAPES = 200  # about 210 messages, a dozen of them near the 256 KiB limit
 BACKFILL_GOING = {"REQUESTED", "CANCELING", "FAILING"}
 IN_PROGRESS = [
@@ -174,7 +175,13 @@ def test_sigkill_everything_then_restart_heals(
     home = tmp_path / "dagster_home"
     home.mkdir()
     instance_yaml = os.environ.get("NELO_CRASH_TEST_INSTANCE_YAML") or REPO / "dagster.yaml"
-    shutil.copy(instance_yaml, home / "dagster.yaml")
+    # The shipped settings, but a run the crash caught still STARTING fails after 60 s, not 180 s
+    # (run monitoring can only time those out: they have no worker to check yet).
+    shipped = Path(instance_yaml).read_text()
+    assert "start_timeout_seconds: 180" in shipped or "run_launcher:" not in shipped
+    (home / "dagster.yaml").write_text(
+        shipped.replace("start_timeout_seconds: 180", f"start_timeout_seconds: {START_TIMEOUT}")
+    )
     env = {
         **os.environ,
         "DAGSTER_HOME": str(home),
@@ -192,9 +199,9 @@ def test_sigkill_everything_then_restart_heals(
     try:
         instance = DagsterInstance.get()
 
-        # (a) The first ingest run hangs before deleting (landed, routed, not announced), long
-        # enough to raise the stall alert; then the whole group dies.
-        dev.start(**{PAUSE_ENV: "before_delete"})
+        # (a) The first ingest run hangs before deleting and before announcing (landed, routed,
+        # noted), long enough to raise the stall alert; then the whole group dies.
+        dev.start(**{PAUSE_ENV: "before_delete,before_announce"})
         wait_for(lambda: unannounced(lake), 180, "the first ingest run to route a batch")
         wait_for(lambda: webhook.index("[STALLED]") is not None, 120, "the stall alert")
         time.sleep(SENSOR_SECONDS + 2)  # the tick stores its cursor after posting
@@ -250,6 +257,13 @@ def test_sigkill_everything_then_restart_heals(
             if queue_lake.counts() != (0, 0) or unannounced(lake):
                 return False
             if runs(instance, statuses=IN_PROGRESS):
+                return False
+            # A run failed as dead is retried a few seconds later (run_retries): wait for it.
+            retried = {r.tags.get("dagster/parent_run_id") for r in runs(instance)}
+            if any(
+                r.tags.get("dagster/will_retry") == "true" and r.run_id not in retried
+                for r in runs(instance, statuses=[DagsterRunStatus.FAILURE])
+            ):
                 return False
             if any(b.status.value in BACKFILL_GOING for b in instance.get_backfills(limit=50)):
                 return False

@@ -1,0 +1,100 @@
+"""A parent updated while its child's run is building is never lost: the child is built again
+(the tick race of `since_last_handled`, docs/decisions.md §4). Real runs on an ephemeral
+instance; the parent update lands from inside the child's run, where the race happens."""
+
+from typing import Any
+
+import dagster as dg
+
+from nelo_assets.defs.automation import follow_upstream
+
+DAY = "2026-03-10"
+days = dg.DailyPartitionsDefinition(start_date="2026-03-01", end_offset=1)
+ticks: dict[str, Any] = {}
+
+
+@dg.asset(partitions_def=days)
+def parent() -> None: ...
+
+
+@dg.asset(deps=[parent], partitions_def=days, automation_condition=follow_upstream())
+def child(context: dg.AssetExecutionContext) -> None:
+    """Past reading its parent when a new version of the parent lands; a tick sees it then."""
+    if ticks.get("race"):
+        context.instance.report_runless_asset_event(
+            dg.AssetMaterialization(asset_key="parent", partition=context.partition_key)
+        )
+        during = dg.evaluate_automation_conditions(
+            defs=defs, instance=context.instance, cursor=ticks["cursor"]
+        )
+        ticks["during"] = during
+        ticks["cursor"] = during.cursor
+
+
+# A check that follows upstream too, as bronze_events_schema does: its evaluation is an update.
+@dg.multi_asset_check(
+    specs=[
+        dg.AssetCheckSpec(
+            "child_ok", asset="child", partitions_def=days, automation_condition=follow_upstream()
+        )
+    ]
+)
+def child_ok() -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(asset_key="child", check_name="child_ok", passed=True)
+
+
+defs = dg.Definitions(assets=[parent, child], asset_checks=[child_ok])
+
+
+def _tick(instance: dg.DagsterInstance) -> dg.EvaluateAutomationConditionsResult:
+    result = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=ticks["cursor"])
+    ticks["cursor"] = result.cursor
+    return result
+
+
+def _build(instance: dg.DagsterInstance, *assets: dg.AssetsDefinition) -> None:
+    checks = [child_ok] if child in assets else []
+    assert dg.materialize([*assets, *checks], partition_key=DAY, instance=instance).success
+
+
+def _requested(result: dg.EvaluateAutomationConditionsResult) -> set[str | None]:
+    return set(result.get_requested_partitions(dg.AssetKey("child")))
+
+
+def _fresh_instance() -> dg.DagsterInstance:
+    instance = dg.DagsterInstance.ephemeral()
+    ticks.clear()
+    ticks["cursor"] = None
+    _tick(instance)
+    return instance
+
+
+def test_parent_updated_during_child_run_builds_child_again() -> None:
+    instance = _fresh_instance()
+    _build(instance, parent)
+    assert _requested(_tick(instance)) == {DAY}
+
+    ticks["race"] = True
+    _build(instance, child)
+    ticks["race"] = False
+    assert _requested(ticks["during"]) == set(), "the child is in progress: not yet"
+    assert _requested(_tick(instance)) == {DAY}, "the child read the old parent: build it again"
+
+    _build(instance, child)
+    assert _requested(_tick(instance)) == set(), "built after the parent's last update: done"
+
+
+def test_child_built_after_its_parent_is_not_built_again() -> None:
+    instance = _fresh_instance()
+    _build(instance, parent)
+    assert _requested(_tick(instance)) == {DAY}
+    _build(instance, child)
+    assert _requested(_tick(instance)) == set()
+    assert _requested(_tick(instance)) == set()
+
+
+def test_parent_and_child_in_one_run_are_not_built_again() -> None:
+    """A backfill run builds a day's parent, then its child: the child read the new parent."""
+    instance = _fresh_instance()
+    _build(instance, parent, child)
+    assert _requested(_tick(instance)) == set()
