@@ -21,6 +21,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 from bench import bench_ingest
+from bench import s3 as bench_s3
 from nelo_assets.ingestion.bronze import route_landing_file
 from nelo_assets.ingestion.landing import iter_landing_files
 from nelo_assets.settings import Settings
@@ -117,7 +118,7 @@ def _machine() -> dict:
     }
 
 
-def measure(volumes: Volumes, cache_root: Path) -> dict:
+def measure(volumes: Volumes, cache_root: Path, quick: bool = False) -> dict:
     print("transform throughput (one day):", flush=True)
     day_lake = _prepare(cache_root / f"day-{volumes.day_events}", DAY, 1, volumes.day_events)
     ceiling = _stage("ceiling", day_lake, DAY)
@@ -157,6 +158,12 @@ def measure(volumes: Volumes, cache_root: Path) -> dict:
     print("ingestion:", flush=True)
     ingest = bench_ingest.run(messages=volumes.ingest_messages)
 
+    # Quick mode leaves out the lake on S3: moto and two more processes would not fit in it.
+    lake_on_s3 = None
+    if not quick:
+        print("lake on S3 (moto) beside local disk:", flush=True)
+        lake_on_s3 = bench_s3.run(quick=False, out=cache_root.parent)
+
     transform_rate, ceiling_rate, naive_rate = _rate(transform), _rate(ceiling), _rate(naive)
     floor_rate = _rate(parse_floor)
     return {
@@ -186,6 +193,7 @@ def measure(volumes: Volumes, cache_root: Path) -> dict:
             "backfill_one_process_per_partition_s": round(per_partition, 2),
         },
         "ingest": ingest,
+        "lake_on_s3": lake_on_s3,
     }
 
 
@@ -275,6 +283,37 @@ def _ingest_bounds(ingest: dict) -> list[str]:
     ]
 
 
+def _s3_section(s3: dict | None) -> list[str]:
+    """The day's transform with the lake on S3 (a moto server) beside local disk."""
+    if not s3:
+        return [
+            "## Lake on S3",
+            "",
+            "Not measured in quick mode (`python -m bench.s3 --quick`).",
+            "",
+        ]
+    return [
+        "## Lake on S3 (moto server) beside local disk",
+        "",
+        f"The same {s3['events']:,}-event day, bronze to every gold table (`bench/s3.py`, "
+        "`python -m bench.s3`), each in a fresh process:",
+        "",
+        "| lake | seconds | CPU seconds |",
+        "|---|---|---|",
+        f"| local disk | {s3['local_s']:.2f} | {s3['cpu_s']['local']:.2f} |",
+        f"| S3 (moto, own process) | {s3['s3_s']:.2f} | {s3['cpu_s']['s3']:.2f} |",
+        "",
+        f"S3 over local: {s3['s3_over_local']} times ({s3['extra_s']:.1f} s more). What bounds "
+        f"it: {s3['requests']:,} requests ({s3['requests_by_kind']}) at moto's "
+        f"{s3['moto']['head_ms']} ms a round trip, about {s3['request_s_estimate']} s; "
+        f"{s3['bronze_mb']} MB of bronze read and {s3['written_mb']} MB written at moto's "
+        f"{s3['moto']['get_mb_per_s']} MB/s GET and {s3['moto']['put_mb_per_s']} MB/s PUT, about "
+        f"{s3['transfer_s_estimate']} s; and moto's own {s3['moto_cpu_s']} CPU seconds on the "
+        "same two cores. Real S3 has higher latency per request and far more bandwidth.",
+        "",
+    ]
+
+
 def report(results: dict) -> str:
     s = results["stages"]
     machine = results["machine"]
@@ -348,6 +387,7 @@ def report(results: dict) -> str:
         "",
         *_ingest_bounds(results["ingest"]),
     ]
+    lines += _s3_section(results.get("lake_on_s3"))
     return "\n".join(lines)
 
 
@@ -365,7 +405,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.out is None:
         args.out = REPO / "bench" / "out" / "quick" if args.quick else REPO / "bench"
     started = time.perf_counter()
-    results = measure(volumes, args.out / "out" / "cache")
+    results = measure(volumes, args.out / "out" / "cache", quick=args.quick)
     results["total_seconds"] = round(time.perf_counter() - started, 1)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_text(json.dumps(results, indent=2, default=str) + "\n")

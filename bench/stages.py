@@ -1,7 +1,8 @@
 """One measured stage of the benchmark, run in a child process so its peak memory is its own.
 
-`python -m bench.stages STAGE DATA_DIR [args]` prints one JSON line: wall and CPU seconds, peak
-RSS, and what the stage counted. The stages share the lake that `bench.run` prepared.
+`python -m bench.stages STAGE DATA_DIR START DAY [LAKE_URL]` prints one JSON line: wall and CPU
+seconds, peak RSS, and what the stage counted. The stages share the lake that `bench.run`
+prepared, in DATA_DIR or, given LAKE_URL, on S3 (bench.s3) with analytics.duckdb in DATA_DIR.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ def _bronze_rows(lake: Lake, day: date) -> int:
     """Rows in the day's bronze files, stored copies included: what every path reads, so all
     rates divide the same count."""
     files = _bronze_files(lake, day)
-    with connect() as con:
+    with connect(reads=lake.root) as con:
         return con.execute("select count(*) from read_parquet(?)", [files]).fetchall()[0][0]
 
 
@@ -61,7 +62,7 @@ def partition(lake: Lake, settings: Settings, day: date) -> dict:
 def ceiling(lake: Lake, settings: Settings, day: date) -> dict:
     """DuckDB scanning the same bronze files and parsing every event's JSON once, nothing else."""
     files = _bronze_files(lake, day)
-    with connect() as con:
+    with connect(reads=lake.root) as con:
         events, parsed = con.execute(
             "select count(*), sum(length(json_extract_string(raw, '$.event_name'))) "
             "from read_parquet(?)",
@@ -93,7 +94,7 @@ def parse_floor(lake: Lake, settings: Settings, day: date) -> dict:
 def naive(lake: Lake, settings: Settings, day: date) -> dict:
     """A straightforward per-event silver: json + pydantic per event, rows written one by one."""
     files = _bronze_files(lake, day)
-    with connect() as con:
+    with connect(reads=lake.root) as con:
         # The same events in every run: the first ones in file order.
         con.execute("set preserve_insertion_order = true")
         rows = con.execute(
@@ -148,10 +149,13 @@ def _peak_rss_kib() -> int:
 
 
 def main() -> None:
-    stage, data_dir, start, day = sys.argv[1], Path(sys.argv[2]), sys.argv[3], sys.argv[4]
-    settings = Settings.from_env({"NELO_DATA_DIR": str(data_dir), "NELO_START_DATE": start})
+    stage, data_dir, start, day = sys.argv[1:5]
+    lake_url = sys.argv[5] if len(sys.argv) > 5 else ""
+    settings = Settings.from_env(
+        {"NELO_DATA_DIR": data_dir, "NELO_START_DATE": start, "NELO_LAKE_URL": lake_url}
+    )
     wall, cpu = time.perf_counter(), time.process_time()
-    counted = STAGES[stage](Lake(data_dir), settings, date.fromisoformat(day))
+    counted = STAGES[stage](Lake.from_settings(settings), settings, date.fromisoformat(day))
     result = {
         "stage": stage,
         "day": day,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -18,6 +19,8 @@ DEFAULT_UI_BASE_URL = "http://127.0.0.1:3000"
 DEMO_SQS_PORT = 5055
 DEMO_QUEUE_NAME = "nelo-events"
 DEMO_QUEUE_URL = f"http://127.0.0.1:{DEMO_SQS_PORT}/123456789012/{DEMO_QUEUE_NAME}"
+# A bucket name as S3 allows it, then an optional key prefix.
+LAKE_URL = re.compile(r"s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[^\s]*)?")
 
 
 class SettingsError(ValueError):
@@ -31,6 +34,9 @@ class Settings:
     start_date: date
     queue_url: str = DEMO_QUEUE_URL
     sensor_interval_seconds: int = DEFAULT_SENSOR_INTERVAL_SECONDS
+    # s3://bucket/prefix puts the lake on S3; None keeps it in data_dir (analytics.duckdb
+    # always stays in data_dir).
+    lake_url: str | None = None
 
     @property
     def tz(self) -> ZoneInfo:
@@ -56,7 +62,14 @@ class Settings:
             raise SettingsError(
                 f"NELO_SENSOR_INTERVAL_SECONDS={raw_interval!r} is not a whole number of seconds"
             )
+        lake_url = env.get("NELO_LAKE_URL") or None
+        if lake_url is not None and not LAKE_URL.fullmatch(lake_url):
+            raise SettingsError(
+                f"NELO_LAKE_URL={lake_url!r} is not an s3://bucket/prefix URL "
+                "(leave it unset for a lake in NELO_DATA_DIR)"
+            )
         return cls(
+            lake_url=lake_url.rstrip("/") if lake_url else None,
             data_dir=Path(env.get("NELO_DATA_DIR") or "./data").resolve(),
             timezone=timezone,
             start_date=start_date,

@@ -1,24 +1,31 @@
-"""Shared fixtures: one moto SQS server over HTTP per session, a fresh queue and lake per test,
-an empty lake with its settings, and the dashboard's sample lake built once per run."""
+"""Shared fixtures: one moto server over HTTP per session (SQS and S3), a fresh queue and lake per
+test (the lake local, or on S3 in a fresh bucket where a test asks for both), an empty lake with
+its settings, and the dashboard's sample lake built once per run."""
 
 from __future__ import annotations
 
-import logging
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from uuid import uuid4
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from nelo_assets.defs.resources import SQSResource
 from nelo_assets.ingestion.sqs import ensure_queue
 from nelo_assets.serving.dashboard.sample import build_sample_lake
 from nelo_assets.settings import Settings
+from nelo_assets.simulation import processes
 from nelo_assets.storage.lake import Lake
-from nelo_assets_tests.helpers import TEST_START_DATE, TEST_TIMEZONE, QueueLake, settings_for
+from nelo_assets_tests.helpers import (
+    TEST_START_DATE,
+    TEST_TIMEZONE,
+    QueueLake,
+    free_port,
+    settings_for,
+)
 from nelo_assets_tests.postgres import postgres_cluster, postgres_env  # noqa: F401 (fixtures)
 
 _AWS_ENV = {
@@ -29,28 +36,58 @@ _AWS_ENV = {
 
 
 @pytest.fixture(scope="session")
-def sqs_endpoint() -> Iterator[str]:
-    """A moto server on a free port; the AWS variables point boto3 (and subprocesses) at it."""
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    saved = {key: os.environ.get(key) for key in [*_AWS_ENV, "AWS_ENDPOINT_URL_SQS"]}
-    os.environ.update(_AWS_ENV, AWS_ENDPOINT_URL_SQS=endpoint)
+def moto_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A moto server on a free port, in its own process: in ours, every S3 and SQS request would
+    compete with the test for the GIL. The AWS variables point boto3, pyarrow's S3 filesystem
+    (and subprocesses) at it for SQS and S3."""
+    port = free_port()
+    endpoint = f"http://127.0.0.1:{port}"
+    server = processes.start(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        log_path=tmp_path_factory.getbasetemp() / "moto-server.log",
+    )
     try:
-        yield endpoint
+        processes.wait_until(
+            lambda: processes.http_ok(f"{endpoint}/moto-api/"), 30, "the moto server", [server]
+        )
+        endpoints = {"AWS_ENDPOINT_URL_SQS": endpoint, "AWS_ENDPOINT_URL_S3": endpoint}
+        saved = {key: os.environ.get(key) for key in [*_AWS_ENV, *endpoints]}
+        os.environ.update(_AWS_ENV, **endpoints)
+        try:
+            yield endpoint
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
     finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        server.stop()
+        processes.stop([server])
+
+
+@pytest.fixture(scope="session")
+def sqs_endpoint(moto_endpoint: str) -> str:
+    return moto_endpoint
 
 
 @pytest.fixture
-def queue_lake(sqs_endpoint: str, tmp_path: Path) -> QueueLake:
+def s3_lake_url(moto_endpoint: str) -> str:
+    """s3://<a fresh bucket>/lake on the moto server."""
+    bucket = f"nelo-test-{uuid4().hex[:12]}"
+    boto3.client("s3").create_bucket(Bucket=bucket)
+    return f"s3://{bucket}/lake"
+
+
+@pytest.fixture
+def lake_url(request: pytest.FixtureRequest) -> str | None:
+    """None (a local lake) unless a test is parametrized with BOTH_LAKES and runs as "s3"."""
+    if getattr(request, "param", "local") == "s3":
+        return request.getfixturevalue("s3_lake_url")
+    return None
+
+
+@pytest.fixture
+def queue_lake(sqs_endpoint: str, tmp_path: Path, lake_url: str | None) -> QueueLake:
     client = boto3.client("sqs")
     name = f"nelo-test-{uuid4().hex[:12]}"
     queue_url = ensure_queue(client, name)
@@ -61,6 +98,7 @@ def queue_lake(sqs_endpoint: str, tmp_path: Path) -> QueueLake:
             "NELO_TIMEZONE": TEST_TIMEZONE,
             "NELO_START_DATE": TEST_START_DATE.isoformat(),
             "NELO_SQS_QUEUE_URL": queue_url,
+            "NELO_LAKE_URL": lake_url or "",
         }
     )
     return QueueLake(
@@ -68,7 +106,7 @@ def queue_lake(sqs_endpoint: str, tmp_path: Path) -> QueueLake:
         dlq_url=dlq_url,
         client=client,
         settings=settings,
-        lake=Lake(settings.data_dir),
+        lake=Lake.from_settings(settings),
         sqs=SQSResource(queue_url=queue_url),
     )
 

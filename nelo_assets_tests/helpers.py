@@ -340,12 +340,23 @@ def write_silver(lake: Lake, events: Iterable[dict[str, Any]]) -> set[date]:
     return set(by_date)
 
 
-def settings_for(root: Path, start_date: date = date(2026, 1, 1)) -> Settings:
-    """The shipped settings (Mexico City time) for a lake at `root` whose data starts on
-    `start_date`."""
+def settings_for(
+    root: Path, start_date: date = date(2026, 1, 1), lake_url: str | None = None
+) -> Settings:
+    """The shipped settings (Mexico City time) for a lake at `root` (or at `lake_url` on S3,
+    with analytics.duckdb in `root`) whose data starts on `start_date`."""
     return Settings.from_env(
-        {"NELO_DATA_DIR": str(root), "NELO_START_DATE": start_date.isoformat()}
+        {
+            "NELO_DATA_DIR": str(root),
+            "NELO_START_DATE": start_date.isoformat(),
+            "NELO_LAKE_URL": lake_url or "",
+        }
     )
+
+
+# A test marked so runs twice: with its lake in tmp_path, and on S3 (moto) in a fresh bucket;
+# it receives the location as its `lake_url` fixture (None for the local lake).
+BOTH_LAKES = pytest.mark.parametrize("lake_url", ["local", "s3"], indirect=True)
 
 
 # --- A queue and a lake: the harness the ingestion tests drive. ---------------------------------

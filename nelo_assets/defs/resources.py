@@ -22,11 +22,13 @@ from nelo_assets.storage.lake import Lake
 
 
 class LakeResource(dg.ConfigurableResource):
-    """Root of landing, bronze, silver, gold and analytics.duckdb, plus the business calendar."""
+    """Where landing, bronze, silver and gold live (data_dir, or the S3 location lake_url) and
+    analytics.duckdb (always in data_dir), plus the business calendar."""
 
     data_dir: str
     timezone: str
     start_date: str
+    lake_url: str | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LakeResource:
@@ -34,11 +36,12 @@ class LakeResource(dg.ConfigurableResource):
             data_dir=str(settings.data_dir),
             timezone=settings.timezone,
             start_date=settings.start_date.isoformat(),
+            lake_url=settings.lake_url,
         )
 
     @property
     def lake(self) -> Lake:
-        return Lake(Path(self.data_dir).resolve())
+        return Lake.from_settings(self.settings)
 
     @property
     def settings(self) -> Settings:
@@ -46,6 +49,7 @@ class LakeResource(dg.ConfigurableResource):
             data_dir=Path(self.data_dir).resolve(),
             timezone=self.timezone,
             start_date=date.fromisoformat(self.start_date),
+            lake_url=self.lake_url,
         )
 
 
@@ -157,6 +161,7 @@ def _int_env_or(name: str, default: int) -> Any:
 def resources() -> dg.Definitions:
     lake = LakeResource(
         data_dir=_env_or("NELO_DATA_DIR", str(SETTINGS.data_dir)),
+        lake_url=_env_or("NELO_LAKE_URL", SETTINGS.lake_url),
         # The business calendar is part of the graph (the partitions), so it comes from the one
         # settings read the partitions use.
         timezone=SETTINGS.timezone,

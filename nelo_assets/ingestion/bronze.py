@@ -13,19 +13,20 @@ from collections.abc import Iterable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 
 import polars as pl
 
 from nelo_assets.contract import route_message
 from nelo_assets.ingestion.landing import (
+    SUFFIX,
     LandedMessage,
     batch_id_of,
     iter_landing_files,
+    landing_day_dirs,
     read_landing_file,
 )
 from nelo_assets.settings import Settings
-from nelo_assets.storage.lake import Lake, atomic_path
+from nelo_assets.storage.lake import Lake, LakePath, atomic_path
 from nelo_assets.storage.sql_models import bind_parquet, connect, load_sql, write_parquet
 from nelo_assets.storage.tables import TABLE_SCHEMAS
 
@@ -69,7 +70,7 @@ def _frame(table: str, rows: Sequence[dict]) -> pl.DataFrame:
     return pl.DataFrame(list(rows), schema=schema)
 
 
-def _write(table: str, rows: Sequence[dict], path: Path) -> None:
+def _write(table: str, rows: Sequence[dict], path: LakePath) -> None:
     with atomic_path(path) as tmp:
         _frame(table, rows).write_parquet(tmp, compression="zstd")
 
@@ -139,16 +140,16 @@ def route_messages(
     )
 
 
-def landing_date(path: Path) -> date:
+def landing_date(path: LakePath) -> date:
     year, month, day = path.parent.parts[-3:]
     return date(int(year), int(month), int(day))
 
 
-def marker_path(landing_path: Path) -> Path:
+def marker_path(landing_path: LakePath) -> LakePath:
     return landing_path.with_name(batch_id_of(landing_path) + MARKER_SUFFIX)
 
 
-def mark_routed(landing_path: Path, routed: RoutedBatch) -> None:
+def mark_routed(landing_path: LakePath, routed: RoutedBatch) -> None:
     """Record that a landing batch is routed, and to which dates (lets rebuilds skip it)."""
     summary = {
         "event_dates": [d.isoformat() for d in routed.event_dates],
@@ -159,7 +160,7 @@ def mark_routed(landing_path: Path, routed: RoutedBatch) -> None:
         tmp.write_text(json.dumps(summary))
 
 
-def marked_dates(landing_path: Path) -> set[date] | None:
+def marked_dates(landing_path: LakePath) -> set[date] | None:
     """The event dates a routed batch wrote, or None when it has no marker."""
     marker = marker_path(landing_path)
     if not marker.exists():
@@ -201,7 +202,7 @@ def settle_unannounced(lake: Lake, batch_id: str, remaining: dict[date, int]) ->
         tmp.write_text(json.dumps({d.isoformat(): n for d, n in sorted(remaining.items())}))
 
 
-def route_landing_file(lake: Lake, settings: Settings, path: Path) -> RoutedBatch:
+def route_landing_file(lake: Lake, settings: Settings, path: LakePath) -> RoutedBatch:
     """Route a landing file already on disk and mark it."""
     routed = route_messages(
         lake, settings, batch_id_of(path), landing_date(path), list(read_landing_file(path))
@@ -217,13 +218,27 @@ def recover_unrouted(
     since = (now or datetime.now(UTC)).date() - timedelta(days=RECOVER_LOOKBACK_DAYS)
     return [
         route_landing_file(lake, settings, path)
-        for path in iter_landing_files(lake.landing_dir, since=since)
-        if not marker_path(path).exists()
+        for path in unrouted_landing_files(lake.landing_dir, since)
     ]
 
 
-def partition_files(lake: Lake, event_dates: Iterable[date]) -> list[Path]:
-    files: list[Path] = []
+def unrouted_landing_files(landing_dir: LakePath, since: date) -> list[LakePath]:
+    """Landing files from `since` on without their marker; one listing a day folder, so an
+    object store is not asked once a file."""
+    unrouted: list[LakePath] = []
+    for day in landing_day_dirs(landing_dir, since):
+        listed = list(day.iterdir())
+        names = {path.name for path in listed}
+        unrouted.extend(
+            path
+            for path in sorted(p for p in listed if p.name.endswith(SUFFIX))
+            if marker_path(path).name not in names
+        )
+    return unrouted
+
+
+def partition_files(lake: Lake, event_dates: Iterable[date]) -> list[LakePath]:
+    files: list[LakePath] = []
     for event_date in event_dates:
         files.extend(lake.partition_dir(BRONZE, event_date).glob("*.parquet"))
     return files

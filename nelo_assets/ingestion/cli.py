@@ -22,6 +22,7 @@ from nelo_assets.ingestion.drain import (
 from nelo_assets.ingestion.sqs import QueueConfigError, QueueError, queue_counts, sqs_client
 from nelo_assets.settings import Settings, SettingsError
 from nelo_assets.storage.lake import Lake
+from nelo_assets.storage.objects import LakeLocationError
 
 PROG = "nelo-ingest"
 
@@ -86,7 +87,7 @@ def _drain(args: argparse.Namespace, settings: Settings) -> int:
     report = drain_queue(
         client,
         queue_url,
-        Lake(settings.data_dir),
+        Lake.from_settings(settings),
         settings,
         max_messages=args.max_messages,
         max_seconds=args.max_seconds,
@@ -103,7 +104,7 @@ def _drain(args: argparse.Namespace, settings: Settings) -> int:
 def _rebuild(args: argparse.Namespace, settings: Settings) -> int:
     if args.to_date < args.from_date:
         raise _UsageError(f"--to {args.to_date} is before --from {args.from_date}")
-    lake = Lake(settings.data_dir)
+    lake = Lake.from_settings(settings)
     day = args.from_date
     while day <= args.to_date:
         rows = rebuild_bronze_partition(lake, settings, day)
@@ -119,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "rebuild-bronze":
             return _rebuild(args, settings)
         return _drain(args, settings)
-    except (_UsageError, SettingsError, QueueConfigError) as exc:
+    except (_UsageError, SettingsError, QueueConfigError, LakeLocationError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
     except QueueError as exc:

@@ -13,9 +13,8 @@ import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from pathlib import Path
 
-from nelo_assets.storage.lake import atomic_path
+from nelo_assets.storage.lake import LakePath, atomic_path
 
 SUFFIX = ".jsonl.gz"
 
@@ -55,14 +54,15 @@ def _decode(line: str) -> LandedMessage:
     )
 
 
-def landing_file_path(landing_dir: Path, received_date: date, batch_id: str) -> Path:
+def landing_file_path(landing_dir: LakePath, received_date: date, batch_id: str) -> LakePath:
     return landing_dir / f"{received_date:%Y/%m/%d}" / f"{batch_id}{SUFFIX}"
 
 
 def write_landing_file(
-    landing_dir: Path, batch_id: str, messages: Iterable[LandedMessage], received_date: date
-) -> Path:
-    """Write one batch durably (temporary name, flush, fsync, rename); return its final path."""
+    landing_dir: LakePath, batch_id: str, messages: Iterable[LandedMessage], received_date: date
+) -> LakePath:
+    """Write one batch durably (a local file: flush, fsync, rename; an object: one upload that
+    has completed when this returns); return its final path."""
     final_path = landing_file_path(landing_dir, received_date, batch_id)
     # No file name and mtime=0 in the gzip header: identical input gives an identical file.
     # Level 6 is much faster than the default 9 for a few percent more bytes.
@@ -77,24 +77,39 @@ def write_landing_file(
     return final_path
 
 
-def read_landing_file(path: Path) -> Iterator[LandedMessage]:
-    with gzip.open(path, "rt", encoding="utf-8") as handle:
+def read_landing_file(path: LakePath) -> Iterator[LandedMessage]:
+    with path.open("rb") as raw, gzip.open(raw, "rt", encoding="utf-8") as handle:
         for line in handle:
             if line.strip():
                 yield _decode(line)
 
 
-def iter_landing_files(landing_dir: Path, since: date | None = None) -> Iterator[Path]:
-    """Landing files in receive order (by date folder, then name), optionally from `since` on."""
+def _numbered(folder: LakePath) -> list[LakePath]:
+    """The YYYY, MM or DD subfolders of `folder`, in order (not `_unannounced` or files)."""
+    return sorted(p for p in folder.iterdir() if p.name.isdigit())
+
+
+def landing_day_dirs(landing_dir: LakePath, since: date | None = None) -> Iterator[LakePath]:
+    """The landing archive's day folders in date order, optionally from `since` on.
+
+    Walked folder by folder, so an object store lists only the days asked for, not the archive.
+    """
     if not landing_dir.exists():
         return
-    for path in sorted(landing_dir.glob(f"*/*/*/*{SUFFIX}")):
-        if since is not None:
-            year, month, day = path.parent.parts[-3:]
-            if date(int(year), int(month), int(day)) < since:
-                continue
-        yield path
+    for year in _numbered(landing_dir):
+        if since is not None and int(year.name) < since.year:
+            continue
+        for month in _numbered(year):
+            for day in _numbered(month):
+                if since is None or date(int(year.name), int(month.name), int(day.name)) >= since:
+                    yield day
 
 
-def batch_id_of(path: Path) -> str:
+def iter_landing_files(landing_dir: LakePath, since: date | None = None) -> Iterator[LakePath]:
+    """Landing files in receive order (by date folder, then name), optionally from `since` on."""
+    for day in landing_day_dirs(landing_dir, since):
+        yield from sorted(day.glob(f"*{SUFFIX}"))
+
+
+def batch_id_of(path: LakePath) -> str:
     return path.name.removesuffix(SUFFIX)

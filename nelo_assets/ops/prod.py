@@ -3,8 +3,9 @@
 PostgreSQL (a local cluster under $NELO_PROD_HOME unless DAGSTER_PG_HOST names a server), the code
 server, `dagster-webserver` and `dagster-daemon` as separate processes sharing the instance of
 deploy/dagster.yaml, against the queue NELO_SQS_QUEUE_URL names; without one, the demo's local
-SQS server (moto) with live simulated traffic, so it runs with no AWS account. The same sensors
-and automation as `make dev`. Ctrl-C stops every process; running it again resumes.
+SQS server (moto) with live simulated traffic, so it runs with no AWS account. The lake is in
+NELO_DATA_DIR, or on S3 where NELO_LAKE_URL says (every process reads the same variables). The
+same sensors and automation as `make dev`. Ctrl-C stops every process; running it again resumes.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from nelo_assets.serving.analytics import publish_views
 from nelo_assets.settings import DEMO_QUEUE_NAME, DEMO_SQS_PORT, Settings
 from nelo_assets.simulation import processes
 from nelo_assets.storage.lake import Lake
+from nelo_assets.storage.objects import LakeLocationError
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent  # the venv's dagster-webserver and dagster-daemon
@@ -81,7 +83,6 @@ def _dagster(*args: str) -> list[str]:
 
 def run() -> int:
     settings = Settings.from_env()
-    lake = Lake(settings.data_dir)
     dagster_home = PROD_HOME / "dagster_home"
     log_dir = PROD_HOME / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -103,6 +104,8 @@ def run() -> int:
     signal.signal(signal.SIGINT, shutdown)
     signal.signal(signal.SIGTERM, shutdown)
     try:
+        lake = Lake.from_settings(settings)  # on S3: fails here if the bucket cannot be reached
+        print(f"Lake: {lake.root}")
         if env.get(PG_HOST):
             print(f"PostgreSQL: {env[PG_HOST]} (from DAGSTER_PG_*)")
         else:
@@ -174,7 +177,7 @@ def run() -> int:
     except KeyboardInterrupt:
         print("\nstopping...", flush=True)
         return 0
-    except (ProdError, PostgresError, processes.LaunchError) as exc:
+    except (ProdError, PostgresError, processes.LaunchError, LakeLocationError) as exc:
         print(f"make prod: {exc}", file=sys.stderr)
         return 1
     finally:

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import duckdb
 
+from nelo_assets.serving.reader import LAKE_URL_KEY
 from nelo_assets.storage.lake import Lake, atomic_path
+from nelo_assets.storage.objects import ObjectPath, register_filesystem
 from nelo_assets.storage.sql_models import model_sql, parquet_source, sql_string
 from nelo_assets.storage.tables import STORED_TABLES, VIEWS, Table, empty_select
 
@@ -45,7 +48,7 @@ def _stored_view(lake: Lake, table: Table) -> str:
 
 def view_statements(lake: Lake) -> list[str]:
     """Every CREATE VIEW of analytics.duckdb, in dependency order."""
-    resolved = Lake(lake.root.resolve())
+    resolved = replace(lake, root=lake.root.resolve())
     return [
         f"create or replace view {table.name} as {_stored_view(resolved, table)}"
         for table in STORED_TABLES
@@ -82,7 +85,7 @@ def publish_views(
 
     `connect` opens the new file for writing (the Dagster asset passes its DuckDBResource's
     connection settings); plain `duckdb.connect` by default."""
-    lake.root.mkdir(parents=True, exist_ok=True)
+    lake.local_dir.mkdir(parents=True, exist_ok=True)
     for table in STORED_TABLES:
         _ensure_seed(lake, table.name)
     statements = view_statements(lake)
@@ -94,10 +97,15 @@ def publish_views(
         new_file.unlink()  # DuckDB creates its database only where no file is
         try:
             with (connect or _connect)(new_file) as con:
+                register_filesystem(con, lake.root)  # DuckDB reads the files a view names
                 for statement in statements:
                     con.execute(statement)
                 con.execute("create table nelo_meta (key varchar primary key, value varchar)")
                 con.execute("insert into nelo_meta values ('views_hash', ?)", [wanted])
+                if isinstance(lake.root, ObjectPath):  # readers register its filesystem (reader.py)
+                    con.execute(
+                        "insert into nelo_meta values (?, ?)", [LAKE_URL_KEY, str(lake.root)]
+                    )
         finally:
             # Closing checkpoints the log away; a failed build may leave it behind.
             new_file.with_name(f"{new_file.name}.wal").unlink(missing_ok=True)
@@ -107,7 +115,7 @@ def publish_views(
 def main() -> None:
     from nelo_assets.settings import Settings
 
-    lake = Lake(Settings.from_env().data_dir)
+    lake = Lake.from_settings(Settings.from_env())
     wrote = publish_views(lake)
     print(f"{lake.duckdb_path}: views {'published' if wrote else 'already up to date'}")
 

@@ -122,7 +122,7 @@ def _launch_history_backfill(dates: list[date]) -> str:
 
 def run() -> int:
     settings = Settings.from_env()
-    lake = Lake(settings.data_dir)
+    lake = Lake.from_settings(settings)
     env = _demo_environment(settings)
     log_dir = Path(env["DAGSTER_HOME"]) / "demo-logs"
     log_dir.mkdir(parents=True, exist_ok=True)

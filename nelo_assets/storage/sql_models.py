@@ -10,7 +10,8 @@ from pathlib import Path
 
 import duckdb
 
-from nelo_assets.storage.lake import atomic_path
+from nelo_assets.storage.lake import LakePath, atomic_path
+from nelo_assets.storage.objects import readable_files, register_filesystem
 from nelo_assets.storage.tables import SQL_DIR, TABLES, empty_select, select_list
 
 # Each partition run gets its own in-memory database, bounded so many can run at once (R6, R9).
@@ -33,9 +34,15 @@ def model_sql(table: str) -> str:
 
 
 def connect(
-    memory_limit: str = DEFAULT_MEMORY_LIMIT, threads: int = DEFAULT_THREADS
+    memory_limit: str = DEFAULT_MEMORY_LIMIT,
+    threads: int = DEFAULT_THREADS,
+    *,
+    reads: LakePath | None = None,
 ) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB; `reads` names a lake path whose store it must read by URL."""
     con = duckdb.connect(":memory:")
+    if reads is not None:
+        register_filesystem(con, reads)
     con.execute(f"set memory_limit = '{memory_limit}'")
     con.execute(f"set threads = {int(threads)}")
     con.execute("set TimeZone = 'UTC'")
@@ -67,26 +74,31 @@ def parquet_source(table: str, files_or_glob: str) -> str:
 
 
 def bind_parquet(
-    con: duckdb.DuckDBPyConnection, view_name: str, table: str, files: Iterable[Path]
+    con: duckdb.DuckDBPyConnection, view_name: str, table: str, files: Iterable[LakePath]
 ) -> int:
     """Expose the given Parquet files of `table` as a temp view; zero files gives a typed empty view.
 
     Paths come from code (the lake), never from data, so formatting them into SQL is safe.
+    Files on an object store are read through its filesystem, registered on `con`.
     Returns how many files were bound.
     """
-    existing = sorted(str(p) for p in files if Path(p).exists())
-    if existing:
-        source = parquet_source(table, "[" + ", ".join(sql_string(p) for p in existing) + "]")
+    urls = sorted(str(p) for p in readable_files(con, files))
+    if urls:
+        source = parquet_source(table, "[" + ", ".join(sql_string(p) for p in urls) + "]")
     elif table in ROW_IDENTITY_TABLES:
         source = f"select *, null::varchar as filename, null::bigint as file_row_number from ({empty_select(table)})"
     else:
         source = empty_select(table)
     con.execute(f'create or replace temp view "{view_name}" as {source}')
-    return len(existing)
+    return len(urls)
 
 
 def write_parquet(
-    con: duckdb.DuckDBPyConnection, table: str, query: str, path: Path, params: list | None = None
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    query: str,
+    path: LakePath,
+    params: list | None = None,
 ) -> int:
     """Write `query` (cast to `table`'s schema) to `path` atomically; return the row count."""
     with atomic_path(path) as tmp:
@@ -95,8 +107,9 @@ def write_parquet(
             f"(format parquet, compression zstd, row_group_size {ROW_GROUP_SIZE})",
             params or [],
         )
-    # fetchall, not fetchone: an unfinished result blocks the connection's next register().
-    ((rows,),) = con.execute(
-        f"select count(*) from read_parquet({sql_string(str(path))})"
-    ).fetchall()
+        # Counted in the finished local file, before it is published (no read back from S3).
+        # fetchall, not fetchone: an unfinished result blocks the connection's next register().
+        ((rows,),) = con.execute(
+            f"select count(*) from read_parquet({sql_string(str(tmp))})"
+        ).fetchall()
     return rows

@@ -5,7 +5,8 @@ instance and one lake, in shuffled order, while the views asset rewrites analyti
 the pools of dagster.yaml (limit 1). Twice: on the SQLite instance of `make dev` and on the
 PostgreSQL instance of deploy/dagster.yaml, where live ingestion (an ingest run draining a queue
 that keeps filling) runs beside the backfill, the connection count is measured in
-pg_stat_activity, and no pool slot may be left claimed.
+pg_stat_activity, and no pool slot may be left claimed. A third time, smaller, with the lake on
+S3 (a moto server): concurrent runs publish their partitions as objects and never interfere.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 import pytest
 
 from nelo_assets.defs.bronze.assets import bronze_events
@@ -30,6 +30,7 @@ from nelo_assets.defs.marts.assets import mart_item_list_daily, mart_product_dai
 from nelo_assets.defs.resources import LakeResource, SQSResource, analytics_resource
 from nelo_assets.defs.silver.assets import silver
 from nelo_assets.ops.postgres import connection_count
+from nelo_assets.serving.reader import connect_analytics
 from nelo_assets.simulation.cli import SimulationConfig, write_archive
 from nelo_assets.storage.lake import Lake
 from nelo_assets_tests.helpers import QueueLake, settings_for
@@ -38,6 +39,8 @@ from nelo_assets_tests.postgres import postgres_storage
 START = date(2026, 4, 1)
 PARTITIONS = 30
 RUNS_AT_ONCE = 8
+S3_PARTITIONS = 9
+S3_RUNS_AT_ONCE = 4
 DAILY = [
     bronze_events,
     silver,
@@ -48,32 +51,35 @@ DAILY = [
 ]
 
 
-def _resources(root: Path) -> dict:
-    settings = settings_for(root)
+def _resources(root: Path, lake_url: str | None) -> dict:
+    settings = settings_for(root, lake_url=lake_url)
     return {
         "lake": LakeResource.from_settings(settings),
-        "analytics": analytics_resource(Lake(root)),
+        "analytics": analytics_resource(Lake.from_settings(settings)),
     }
 
 
-def _materialize(instance_ref: dg.InstanceRef, root: str, partition: str | None) -> bool:
+def _materialize(
+    instance_ref: dg.InstanceRef, root: str, partition: str | None, lake_url: str | None = None
+) -> bool:
+    resources = _resources(Path(root), lake_url)
     with dg.DagsterInstance.from_ref(instance_ref) as instance:
         if partition is not None and partition.startswith("ingest:"):
             result = ingest_job.execute_in_process(
                 run_config={"ops": {"ingest_from_sqs": {"config": {"max_seconds": 20.0}}}},
                 instance=instance,
                 resources={
-                    **_resources(Path(root)),
+                    **resources,
                     "sqs": SQSResource(queue_url=partition.removeprefix("ingest:")),
                 },
             )
         elif partition is None:
             result = dg.materialize(
-                [master_list_items_engagement], instance=instance, resources=_resources(Path(root))
+                [master_list_items_engagement], instance=instance, resources=resources
             )
         else:
             result = dg.materialize(
-                DAILY, partition_key=partition, instance=instance, resources=_resources(Path(root))
+                DAILY, partition_key=partition, instance=instance, resources=resources
             )
         return result.success
 
@@ -81,7 +87,7 @@ def _materialize(instance_ref: dg.InstanceRef, root: str, partition: str | None)
 POOLS = {"concurrency": {"pools": {"default_limit": 1, "granularity": "op"}}}
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=["sqlite", "postgres", "sqlite-s3"])
 def instance_kind(request: pytest.FixtureRequest) -> str:
     return request.param
 
@@ -103,17 +109,26 @@ def test_thirty_partitions_eight_at_once_without_lock_errors(
     tmp_path: Path, instance_kind: str, request: pytest.FixtureRequest
 ) -> None:
     root = tmp_path / "data"
-    config = SimulationConfig(
-        start=START, days=PARTITIONS, events_per_day=60, users=20, products=30
+    # On S3 every request goes to moto: fewer days, still several runs at once.
+    count, workers = (
+        (S3_PARTITIONS, S3_RUNS_AT_ONCE) if "s3" in instance_kind else (PARTITIONS, RUNS_AT_ONCE)
     )
-    write_archive(config, Lake(root).landing_dir)
-    partitions = [(START + timedelta(days=n)).isoformat() for n in range(PARTITIONS)]
+    lake_url = request.getfixturevalue("s3_lake_url") if "s3" in instance_kind else None
+    config = SimulationConfig(start=START, days=count, events_per_day=60, users=20, products=30)
+    write_archive(config, Lake.at(lake_url, root).landing_dir)
+    partitions = [(START + timedelta(days=n)).isoformat() for n in range(count)]
     random.Random(3).shuffle(partitions)
     # Views rewrites interleave with the partition runs.
-    jobs: list[str | None] = [*partitions[:10], None, *partitions[10:20], None, *partitions[20:]]
+    third = count // 3
+    jobs: list[str | None] = [
+        *partitions[:third],
+        None,
+        *partitions[third : 2 * third],
+        None,
+        *partitions[2 * third :],
+    ]
 
     overrides = dict(POOLS)
-    workers = RUNS_AT_ONCE
     if instance_kind == "postgres":
         postgres_env = request.getfixturevalue("postgres_env")
         queue: QueueLake = request.getfixturevalue("queue_lake")
@@ -138,6 +153,7 @@ def test_thirty_partitions_eight_at_once_without_lock_errors(
                         [instance.get_ref()] * len(jobs),
                         [str(root)] * len(jobs),
                         jobs,
+                        [lake_url] * len(jobs),
                     )
                 )
         finally:
@@ -161,9 +177,9 @@ def test_thirty_partitions_eight_at_once_without_lock_errors(
             ingested = instance.get_run_records(dg.RunsFilter(job_name=ingest_job.name))
             assert [r.dagster_run.status for r in ingested] == [dg.DagsterRunStatus.SUCCESS]
 
-    with duckdb.connect(str(Lake(root).duckdb_path), read_only=True) as con:
+    with connect_analytics(Lake(root).duckdb_path) as con:  # registers S3 when the lake is there
         days = con.execute("select count(distinct event_date) from silver_events").fetchone()[0]
-    assert days == PARTITIONS
+    assert days == count
 
 
 def _watch_connections(postgres_env: dict[str, str], stop: threading.Event, peak: list[int]) -> int:

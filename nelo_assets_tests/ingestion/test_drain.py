@@ -22,7 +22,7 @@ from nelo_assets.ingestion.landing import (
     write_landing_file,
 )
 from nelo_assets.ingestion.sqs import ensure_queue
-from nelo_assets_tests.helpers import QueueLake, assert_exactly_once, traffic
+from nelo_assets_tests.helpers import BOTH_LAKES, QueueLake, assert_exactly_once, traffic
 
 
 def _days(now: datetime) -> list[date]:
@@ -35,6 +35,7 @@ def _drain(q: QueueLake, **overrides: object):
     return drain_queue(q.client, q.queue_url, q.lake, q.settings, **options)
 
 
+@BOTH_LAKES
 def test_every_message_lands_once_in_bronze_or_quarantine(queue_lake: QueueLake) -> None:
     now = datetime.now(UTC)
     sent = traffic(160, _days(now), now)

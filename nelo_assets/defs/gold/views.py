@@ -3,13 +3,13 @@
 from pathlib import Path
 from typing import Any
 
-import duckdb
 from dagster import MaterializeResult, asset
 from dagster_duckdb import DuckDBResource
 
 from nelo_assets.defs.common import asset_kwargs
 from nelo_assets.defs.resources import LakeResource
 from nelo_assets.serving.analytics import publish_views
+from nelo_assets.serving.reader import connect_analytics
 
 # The only writer of analytics.duckdb; the pool serializes it across runs (R6).
 ANALYTICS_POOL = "analytics_duckdb"
@@ -31,7 +31,7 @@ def master_list_items_engagement(
         return fresh.get_connection()
 
     wrote = publish_views(lake.lake, connect_new_file)
-    with duckdb.connect(str(lake.lake.duckdb_path), read_only=True) as con:
+    with connect_analytics(lake.lake.duckdb_path) as con:
         ((rows,),) = con.execute("select count(*) from master_list_items_engagement").fetchall()
         views = con.execute(
             "select view_name from duckdb_views() where not internal order by 1"

@@ -17,7 +17,7 @@ from nelo_assets.transform.marts import (
 
 def _preview(lake: Lake, table: str, event_date: object, order_by: str) -> object:
     path = str(lake.partition_file(table, event_date))
-    with connect() as con:
+    with connect(reads=lake.root) as con:
         return markdown_preview(con, f"select * from read_parquet(?) order by {order_by}", [path])
 
 

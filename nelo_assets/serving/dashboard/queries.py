@@ -21,6 +21,7 @@ import duckdb
 import polars as pl
 
 from nelo_assets.serving.dashboard.stats import same_as_next, wilson_interval
+from nelo_assets.serving.reader import connect_analytics
 from nelo_assets.storage.sql_models import model_sql
 from nelo_assets.storage.tables import select_list
 
@@ -76,7 +77,7 @@ def read_only(db_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     delay = 0.05
     while True:
         try:
-            con = duckdb.connect(str(db_path), read_only=True)
+            con = connect_analytics(db_path)
             break
         except duckdb.Error as exc:
             if not _is_lock_error(exc) or time.monotonic() > deadline:
