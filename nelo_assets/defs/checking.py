@@ -1,17 +1,18 @@
 """What the check modules of every layer share: the declaration of a check (its spec and its
 result come from the same object), the Parquet views a check reads, and the bronze read model.
 
-Daily checks are partitioned like their asset and evaluate the partition being materialized
-(Dagster 1.13 hands `context.partition_key` to a check whose spec has the asset's
-partitions_def). One multi-asset check per asset keeps a partition run to one extra step per
-asset. ERROR checks are blocking: a failure stops the downstream steps of the same run, so bad
+Daily checks are partitioned like their asset and evaluate every day the run materializes: one
+partition, or a backfill chunk's range (Dagster 1.13 hands `context.partition_keys` to a check
+whose spec has the asset's partitions_def; `evaluate_days` below). One multi-asset check per
+asset keeps a run to one extra step per asset. ERROR checks are blocking: a failure stops the downstream steps of the same run, so bad
 rows never reach gold or the marts. WARN checks only report.
 """
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterable, Iterator
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
@@ -20,16 +21,19 @@ from typing import get_args
 
 import duckdb
 from dagster import (
+    AssetCheckEvaluation,
     AssetCheckExecutionContext,
     AssetCheckResult,
     AssetCheckSeverity,
     AssetCheckSpec,
+    AssetKey,
     AutomationCondition,
     PartitionsDefinition,
     PreviewWarning,
 )
 
 from nelo_assets.contract import Platform
+from nelo_assets.defs.common import partition_dates
 from nelo_assets.quality.rules import Outcome
 from nelo_assets.storage.sql_models import bind_parquet, connect, load_sql
 
@@ -100,8 +104,72 @@ def specs(
     return [check.spec(partitions_def) for check in checks]
 
 
-def check_day(context: AssetCheckExecutionContext) -> date:
-    return date.fromisoformat(context.partition_key)
+def evaluate_days(
+    context: AssetCheckExecutionContext, day_results: Callable[[date], Iterable[AssetCheckResult]]
+) -> Iterator[AssetCheckResult]:
+    """The results of `day_results` for every day of the run, oldest first.
+
+    A range run (a backfill chunk) records each day's evaluation on that day's partition, so
+    the UI shows which day failed; then one result per check for the run, failed when any day
+    failed and naming those days, so a blocking check still stops the chunk's downstream steps
+    (Dagster 1.13 gives a range run's check result no partition of its own; §16).
+    """
+    days = partition_dates(context)
+    if len(days) == 1:
+        yield from day_results(days[0])
+        return
+    blocking = {(spec.asset_key, spec.name): spec.blocking for spec in context.check_specs}
+    by_check: dict[tuple[AssetKey, str], list[tuple[date, AssetCheckResult]]] = defaultdict(list)
+    for day in days:
+        for result in day_results(day):
+            key = (AssetKey.from_coercible(result.asset_key), result.check_name)
+            context.op_execution_context.log_event(
+                AssetCheckEvaluation(
+                    asset_key=key[0],
+                    check_name=key[1],
+                    passed=result.passed,
+                    metadata=result.metadata,
+                    severity=result.severity,
+                    description=result.description,
+                    blocking=blocking[key],
+                    partition=day.isoformat(),
+                )
+            )
+            by_check[key].append((day, result))
+    for (asset_key, name), outcomes in by_check.items():
+        yield _range_result(asset_key, name, outcomes)
+
+
+def _range_result(
+    asset_key: AssetKey, name: str, outcomes: list[tuple[date, AssetCheckResult]]
+) -> AssetCheckResult:
+    """One check over a range: passed when every day passed; the failed days come first."""
+    failed = [(day, result) for day, result in outcomes if not result.passed]
+    span = f"{outcomes[0][0]}...{outcomes[-1][0]}"
+    if failed:
+        names = ", ".join(str(day) for day, _ in failed)
+        details = "; ".join(f"{day}: {result.description}" for day, result in failed)
+        description = f"failed on {names} (of {span}): {details}"
+    else:
+        description = f"passed on every day of {span}"
+    violations = sum(_value(result.metadata.get("violations")) for _, result in outcomes)
+    return AssetCheckResult(
+        asset_key=asset_key,
+        check_name=name,
+        passed=not failed,
+        severity=outcomes[0][1].severity,
+        description=description,
+        metadata={
+            "partition_range": span,
+            "failed_days": ", ".join(str(day) for day, _ in failed),
+            "violations": violations,
+        },
+    )
+
+
+def _value(metadata: object) -> int:
+    """An int metadata entry as stored (a MetadataValue once the result is built), 0 if none."""
+    return int(getattr(metadata, "value", metadata) or 0)
 
 
 @contextmanager

@@ -1,10 +1,10 @@
 """What every asset shares: its decorator arguments, set from the table registry in one place, and
-the partition date of a run."""
+the days of a run (one partition, or a range of them in a backfill chunk)."""
 
 from datetime import date
 from typing import Any
 
-from dagster import AssetExecutionContext, BackfillPolicy
+from dagster import AssetCheckExecutionContext, AssetExecutionContext, BackfillPolicy
 
 from nelo_assets.defs.automation import follow_upstream
 from nelo_assets.defs.metadata import code_references
@@ -14,9 +14,10 @@ from nelo_assets.storage.tables import TABLES
 OWNERS = ["team:data-platform"]
 KINDS = {"duckdb", "parquet"}
 
-# One partition per run: row counts in the UI are exact per partition, a failed day retries
-# alone, and the daemon runs many days at once within the run queue limit (R6).
-BACKFILL_POLICY = BackfillPolicy.multi_run(max_partitions_per_run=1)
+# A backfill runs chunks of this many days, each in one run that builds every day of its range
+# (docs/decisions.md §16: why this size, what a failed chunk does, what the UI shows per day).
+BACKFILL_CHUNK_DAYS = 10
+BACKFILL_POLICY = BackfillPolicy.multi_run(max_partitions_per_run=BACKFILL_CHUNK_DAYS)
 
 
 def partitioning(*tables: str) -> dict[str, Any]:
@@ -48,5 +49,7 @@ def asset_kwargs(group: str, *tables: str, automated: bool = True) -> dict[str, 
     return {**spec_kwargs(group, *tables, automated=automated), **partitioning(*tables)}
 
 
-def partition_date(context: AssetExecutionContext) -> date:
-    return date.fromisoformat(context.partition_key)
+def partition_dates(context: AssetExecutionContext | AssetCheckExecutionContext) -> list[date]:
+    """Every day the run covers, oldest first: a day's sessions and attribution read the days
+    before it, so those are built first."""
+    return sorted(date.fromisoformat(key) for key in context.partition_keys)

@@ -3,6 +3,8 @@ link to its SQL model."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import date
 from typing import Any
 
 import duckdb
@@ -45,6 +47,24 @@ def table_metadata(table: str, row_count: int, **extra: Any) -> dict[str, Any]:
         "dagster/column_schema": table_schema(table),
         **extra,
     }
+
+
+def days_metadata(
+    table: str,
+    rows_by_day: Mapping[date, int],
+    counts: Mapping[str, Mapping[date, int]] | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    """table_metadata for a run over one day or a range: the rows and other `counts` summed over
+    the days, and for a range each day's rows too, since Dagster records a range run's metadata
+    on every day of it (docs/decisions.md §16)."""
+    sums = {name: sum(by_day.values()) for name, by_day in (counts or {}).items()}
+    metadata = table_metadata(table, sum(rows_by_day.values()), **sums, **extra)
+    if len(rows_by_day) > 1:
+        days = sorted(rows_by_day)
+        metadata["partition_range"] = f"{days[0]}...{days[-1]}"
+        metadata["rows_by_day"] = MetadataValue.json({d.isoformat(): rows_by_day[d] for d in days})
+    return metadata
 
 
 def markdown_preview(

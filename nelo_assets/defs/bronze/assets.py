@@ -3,8 +3,8 @@ writes it live and reports its partitions)."""
 
 from dagster import AssetExecutionContext, MaterializeResult, asset
 
-from nelo_assets.defs.common import asset_kwargs, partition_date
-from nelo_assets.defs.metadata import table_metadata
+from nelo_assets.defs.common import asset_kwargs, partition_dates
+from nelo_assets.defs.metadata import days_metadata
 from nelo_assets.defs.resources import LakeResource
 from nelo_assets.ingestion.bronze import rebuild_bronze_partition
 
@@ -13,5 +13,8 @@ from nelo_assets.ingestion.bronze import rebuild_bronze_partition
 @asset(**asset_kwargs("bronze", "bronze_events", automated=False))
 def bronze_events(context: AssetExecutionContext, lake: LakeResource) -> MaterializeResult:
     """What the app sent for each day, event by event, exactly once: the replayable raw record."""
-    rows = rebuild_bronze_partition(lake.lake, lake.settings, partition_date(context))
-    return MaterializeResult(metadata=table_metadata("bronze_events", rows))
+    rows = {
+        day: rebuild_bronze_partition(lake.lake, lake.settings, day)
+        for day in partition_dates(context)
+    }
+    return MaterializeResult(metadata=days_metadata("bronze_events", rows))

@@ -1,7 +1,7 @@
 """Checks on bronze_events (schema, freshness) and on the quarantine table."""
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from dagster import (
     AssetCheckExecutionContext,
@@ -13,7 +13,7 @@ from dagster import (
 
 from nelo_assets.contract import REASON_CODES
 from nelo_assets.defs.automation import follow_upstream
-from nelo_assets.defs.checking import ERROR, WARN, Check, bronze_read_model, check_day, views
+from nelo_assets.defs.checking import ERROR, WARN, Check, bronze_read_model, evaluate_days, views
 from nelo_assets.defs.partitions import daily_partitions
 from nelo_assets.defs.resources import ChecksResource, LakeResource
 from nelo_assets.defs.settings import SETTINGS
@@ -33,22 +33,29 @@ FRESHNESS_CRON = "0 * * * *"
 # The ingest job reports bronze partitions without executing the asset, so this check follows
 # those reports itself, requested by the automation sensor alongside silver for the same date.
 @multi_asset_check(
-    specs=[SCHEMA.spec(daily_partitions, automation_condition=follow_upstream())],
+    specs=[
+        SCHEMA.spec(
+            daily_partitions,
+            automation_condition=follow_upstream(),
+        )
+    ],
     name="bronze_events_checks",
 )
 def bronze_events_checks(
     context: AssetCheckExecutionContext, lake: LakeResource
 ) -> Iterator[AssetCheckResult]:
-    day = check_day(context)
-    with views(
-        bronze_parts=("bronze_events", lake.lake.partition_files("bronze_events", day))
-    ) as con:
-        bronze_read_model(con)
-        required = ["message_id", "batch_index", "received_at", "raw", "event_timestamp"]
-        yield SCHEMA.result(
-            rules.not_null(con, "bronze_events", required, "message_id"),
-            rules.in_partition(con, "bronze_events", day, "message_id", lake.timezone),
-        )
+    def day_results(day: date) -> Iterator[AssetCheckResult]:
+        with views(
+            bronze_parts=("bronze_events", lake.lake.partition_files("bronze_events", day))
+        ) as con:
+            bronze_read_model(con)
+            required = ["message_id", "batch_index", "received_at", "raw", "event_timestamp"]
+            yield SCHEMA.result(
+                rules.not_null(con, "bronze_events", required, "message_id"),
+                rules.in_partition(con, "bronze_events", day, "message_id", lake.timezone),
+            )
+
+    yield from evaluate_days(context, day_results)
 
 
 def newest_bronze_receipt(lake: Lake) -> tuple[str | None, datetime | None]:

@@ -2,8 +2,8 @@
 
 from dagster import AssetDep, AssetExecutionContext, MaterializeResult, asset
 
-from nelo_assets.defs.common import asset_kwargs, partition_date
-from nelo_assets.defs.metadata import table_metadata
+from nelo_assets.defs.common import asset_kwargs, partition_dates
+from nelo_assets.defs.metadata import days_metadata, table_metadata
 from nelo_assets.defs.partitions import attribution_lookback, session_lookback
 from nelo_assets.defs.resources import LakeResource
 from nelo_assets.transform.dims import build_dim_items, build_dim_users
@@ -16,8 +16,10 @@ from nelo_assets.transform.facts import build_fact_event_items, build_fact_event
 )
 def fact_events(context: AssetExecutionContext, lake: LakeResource) -> MaterializeResult:
     """What each user did, in which session: one row per event (sessions look back one day)."""
-    rows = build_fact_events(lake.lake, lake.settings, partition_date(context))
-    return MaterializeResult(metadata=table_metadata("fact_events", rows))
+    rows = {
+        day: build_fact_events(lake.lake, lake.settings, day) for day in partition_dates(context)
+    }
+    return MaterializeResult(metadata=days_metadata("fact_events", rows))
 
 
 @asset(
@@ -30,8 +32,11 @@ def fact_events(context: AssetExecutionContext, lake: LakeResource) -> Materiali
 )
 def fact_event_items(context: AssetExecutionContext, lake: LakeResource) -> MaterializeResult:
     """Which list earned each product interaction: item rows with last-click attribution (7 days)."""
-    rows = build_fact_event_items(lake.lake, lake.settings, partition_date(context))
-    return MaterializeResult(metadata=table_metadata("fact_event_items", rows))
+    rows = {
+        day: build_fact_event_items(lake.lake, lake.settings, day)
+        for day in partition_dates(context)
+    }
+    return MaterializeResult(metadata=days_metadata("fact_event_items", rows))
 
 
 @asset(deps=["fact_event_items"], **asset_kwargs("gold", "dim_items"))

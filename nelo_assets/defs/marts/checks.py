@@ -1,10 +1,11 @@
 """Checks on the daily marts: one row per grain, rates outside [0, 1] counted, no negative money."""
 
 from collections.abc import Iterator, Sequence
+from datetime import date
 
 from dagster import AssetCheckExecutionContext, AssetCheckResult, multi_asset_check
 
-from nelo_assets.defs.checking import ERROR, WARN, Check, check_day, specs, views
+from nelo_assets.defs.checking import ERROR, WARN, Check, evaluate_days, specs, views
 from nelo_assets.defs.partitions import daily_partitions
 from nelo_assets.defs.resources import LakeResource
 from nelo_assets.quality import rules
@@ -31,15 +32,19 @@ def _mart_results(
     """The same checks on every mart: grain (event_date, dimensions), rates, then money when
     the mart has any."""
     grain, rates_check, *money_check = checks
-    day, key = check_day(context), ["event_date", *dimensions]
-    with views(mart=(table, [lake.lake.partition_file(table, day)])) as con:
-        yield grain.result(
-            rules.unique_key(con, "mart", key),
-            rules.in_partition(con, "mart", day, dimensions[0]),
-        )
-        yield rates_check.result(rules.rates_outside_unit(con, "mart", rates, key))
-        for check in money_check:
-            yield check.result(rules.negative_money(con, "mart", money, key))
+    key = ["event_date", *dimensions]
+
+    def day_results(day: date) -> Iterator[AssetCheckResult]:
+        with views(mart=(table, [lake.lake.partition_file(table, day)])) as con:
+            yield grain.result(
+                rules.unique_key(con, "mart", key),
+                rules.in_partition(con, "mart", day, dimensions[0]),
+            )
+            yield rates_check.result(rules.rates_outside_unit(con, "mart", rates, key))
+            for check in money_check:
+                yield check.result(rules.negative_money(con, "mart", money, key))
+
+    yield from evaluate_days(context, day_results)
 
 
 @multi_asset_check(

@@ -1,11 +1,12 @@
 """Silver assets: valid, flattened, de-duplicated events and their items, per event_date."""
 
 from collections.abc import Iterator
+from datetime import date
 
 from dagster import AssetExecutionContext, AssetSpec, MaterializeResult, multi_asset
 
-from nelo_assets.defs.common import partition_date, partitioning, spec_kwargs
-from nelo_assets.defs.metadata import table_metadata
+from nelo_assets.defs.common import partition_dates, partitioning, spec_kwargs
+from nelo_assets.defs.metadata import days_metadata
 from nelo_assets.defs.resources import LakeResource
 from nelo_assets.transform.silver import build_silver_partition
 
@@ -24,17 +25,25 @@ def _spec(name: str, description: str) -> AssetSpec:
     **partitioning("silver_events", "silver_items"),
 )
 def silver(context: AssetExecutionContext, lake: LakeResource) -> Iterator[MaterializeResult]:
-    result = build_silver_partition(lake.lake, lake.settings, partition_date(context))
+    results = {
+        day: build_silver_partition(lake.lake, lake.settings, day)
+        for day in partition_dates(context)
+    }
+
+    def by_day(count: str) -> dict[date, int]:
+        return {day: getattr(result, count) for day, result in results.items()}
+
     yield MaterializeResult(
         asset_key="silver_events",
-        metadata=table_metadata(
+        metadata=days_metadata(
             "silver_events",
-            result.events,
-            bronze_rows=result.bronze_rows,
-            quarantined=result.quarantined,
-            duplicates_removed=result.duplicates_removed,
+            by_day("events"),
+            {
+                count: by_day(count)
+                for count in ("bronze_rows", "quarantined", "duplicates_removed")
+            },
         ),
     )
     yield MaterializeResult(
-        asset_key="silver_items", metadata=table_metadata("silver_items", result.items)
+        asset_key="silver_items", metadata=days_metadata("silver_items", by_day("items"))
     )
