@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 # The first partition when NELO_START_DATE is not set (documented in README.md).
 DEFAULT_START_DATE = date(2026, 1, 1)
 DEFAULT_TIMEZONE = "America/Mexico_City"
-DEFAULT_SENSOR_INTERVAL_SECONDS = 30
+DEFAULT_SENSOR_INTERVAL_SECONDS = 10
 # The Dagster UI address that alert messages link to.
 DEFAULT_UI_BASE_URL = "http://127.0.0.1:3000"
 # The queue `make demo` creates on its local SQS-compatible server (moto).

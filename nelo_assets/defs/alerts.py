@@ -15,7 +15,6 @@ import time
 import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -36,7 +35,6 @@ from dagster import (
 
 from nelo_assets.defs.jobs import INGEST_JOB_NAME
 from nelo_assets.defs.launcher import DEAD_WORKER
-from nelo_assets.defs.partitions import daily_partitions
 from nelo_assets.defs.resources import AlertsResource, SQSResource
 from nelo_assets.defs.settings import SETTINGS
 from nelo_assets.ingestion.queue_health import dead_letter_count, dead_letter_url
@@ -54,6 +52,10 @@ IN_PROGRESS_STATUSES = [
     DagsterRunStatus.STARTING,
     DagsterRunStatus.STARTED,
 ]
+
+# Alerts are about minutes of trouble: ticking a third as often as the sensors that move data
+# keeps their idle CPU down (bench/report.md, Freshness) and still alerts within a minute.
+ALERT_INTERVAL_SECONDS = 3 * SETTINGS.sensor_interval_seconds
 
 
 @dataclass
@@ -242,7 +244,7 @@ def check_keys(context: SensorEvaluationContext) -> Sequence[AssetCheckKey]:
 @sensor(
     name=ALERT_SENSOR_NAME,
     default_status=DefaultSensorStatus.RUNNING,
-    minimum_interval_seconds=SETTINGS.sensor_interval_seconds,
+    minimum_interval_seconds=ALERT_INTERVAL_SECONDS,
     description="Posts each new check failure, check recovery and failed run to the webhook.",
 )
 def alert_sensor(context: SensorEvaluationContext, alerts: AlertsResource) -> SkipReason:
@@ -264,7 +266,6 @@ HEALTH_SENSOR_NAME = "pipeline_health_sensor"
 STALL = "stall"
 DEAD_LETTERS = "dead_letters"
 STALE_MART = "stale_mart"  # incident ids: stale_mart|<asset>|<partition>
-FRESHNESS_DAYS = 3  # the marts of tomorrow, today and yesterday: the days that receive events
 
 
 @dataclass
@@ -371,6 +372,11 @@ def _latest(instance: DagsterInstance, key: AssetKey, partition: str, after: int
     return records[0] if records else None
 
 
+def _latest_by_day(instance: DagsterInstance, key: AssetKey) -> dict[str, int]:
+    """The storage id of each partition's latest materialization: one query, any number of days."""
+    return instance.get_latest_storage_id_by_partition(key, DagsterEventType.ASSET_MATERIALIZATION)
+
+
 def _mart_alerts(
     context: SensorEvaluationContext,
     alerts: AlertsResource,
@@ -380,20 +386,24 @@ def _mart_alerts(
     base_url: str,
 ) -> None:
     """A mart partition is stale when bronze of its day changed longer than the lag ago and the
-    mart has not been rebuilt since (automation would have done it within minutes)."""
+    mart has not been rebuilt since (automation would have done it within minutes). Any day
+    counts, late events' old days too: a day is looked at when its bronze is newer than one of
+    its marts, or while its incident is open (so that it can recover)."""
     instance = context.instance
-    last = datetime.fromisoformat(daily_partitions.get_last_partition_key() or "1970-01-01")
-    days = [(last - timedelta(days=n)).date().isoformat() for n in range(FRESHNESS_DAYS)]
     marts = sorted(
         key
         for key in context.repository_def.asset_graph.materializable_asset_keys
         if key.to_user_string().startswith("mart_")
     )
-    for day in days:
-        for mart in marts:
+    bronze = _latest_by_day(instance, BRONZE_KEY)
+    open_days = {key.rsplit("|", 1)[1] for key in state.open if key.startswith(f"{STALE_MART}|")}
+    for mart in marts:
+        built_ids = _latest_by_day(instance, mart)
+        behind = {day for day, bronze_id in bronze.items() if bronze_id > built_ids.get(day, 0)}
+        for day in sorted(behind | open_days):
             built = _latest(instance, mart, day, None)
             changed = _latest(instance, BRONZE_KEY, day, built.storage_id if built else 0)
-            lag = now - changed.timestamp if changed else 0.0
+            lag = now - changed.timestamp if changed and day in behind else 0.0
             where = f"{mart.to_user_string()} [{day}]"
             _incident(
                 state,
@@ -411,7 +421,7 @@ def _mart_alerts(
 @sensor(
     name=HEALTH_SENSOR_NAME,
     default_status=DefaultSensorStatus.RUNNING,
-    minimum_interval_seconds=SETTINGS.sensor_interval_seconds,
+    minimum_interval_seconds=ALERT_INTERVAL_SECONDS,
     description="Posts a stalled queue, dead letters and stale marts to the webhook, and their "
     "recovery.",
 )

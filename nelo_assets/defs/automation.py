@@ -157,3 +157,30 @@ def follow_upstream() -> AutomationCondition:
         & ~AutomationCondition.in_progress()
         & ~WaitsForParentRuns()
     ).with_label("follow_upstream")
+
+
+class DayBeingBuilt(AutomationCondition):
+    """True for the days a run is building `asset` for right now.
+
+    The bronze schema check follows bronze (the ingest run announces bronze without running the
+    asset) and rides in the run that builds silver for the same day, when both are requested on
+    one tick. While silver is being built it waits, instead of starting a run of its own for
+    one check each time an ingest run announces a batch (a process start every tick).
+    """
+
+    def __init__(self, asset: str) -> None:
+        self.asset = AssetKey(asset)
+        super().__init__()
+
+    @property
+    def name(self) -> str:
+        return f"day_being_built({self.asset.to_user_string()})"
+
+    async def evaluate(self, context: AutomationContext) -> AutomationResult:
+        view = context.asset_graph_view
+        running = await view.compute_run_in_progress_subset(
+            key=self.asset, from_subset=view.get_full_subset(key=self.asset)
+        )
+        days = {key for key in _partition_keys(running) if key is not None}
+        true_subset = context.candidate_subset.compute_intersection_with_partition_keys(days)
+        return AutomationResult(context=context, true_subset=true_subset)

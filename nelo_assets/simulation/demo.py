@@ -50,7 +50,6 @@ def _demo_environment(settings: Settings) -> dict[str, str]:
     env["AWS_ENDPOINT_URL_SQS"] = f"http://127.0.0.1:{SQS_PORT}"
     env["NELO_DATA_DIR"] = str(settings.data_dir)
     env.setdefault("DAGSTER_HOME", str(Path(".dagster_home").resolve()))
-    env.setdefault("NELO_SENSOR_INTERVAL_SECONDS", "15")
     return env
 
 

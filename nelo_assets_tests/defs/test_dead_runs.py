@@ -11,6 +11,7 @@ import time
 from datetime import date, timedelta
 
 import psutil
+import pytest
 from dagster import (
     AssetKey,
     AssetMaterialization,
@@ -118,11 +119,15 @@ def test_dead_letters_alert_until_the_dlq_is_empty(queue_lake: QueueLake) -> Non
     assert health() == {}
 
 
-def test_a_mart_behind_its_bronze_is_stale_until_rebuilt(queue_lake: QueueLake) -> None:
-    health = Health(queue_lake, mart_lag_seconds=0)
-    day = (LAST - timedelta(days=1)).isoformat()
+@pytest.mark.parametrize("days_back", [1, 10], ids=["yesterday", "late events ten days back"])
+def test_a_mart_behind_its_bronze_is_stale_until_rebuilt(
+    queue_lake: QueueLake, days_back: int
+) -> None:
+    health = Health(queue_lake, mart_lag_seconds=1)
+    day = (LAST - timedelta(days=days_back)).isoformat()
     health.instance.report_runless_asset_event(AssetMaterialization("bronze_events", partition=day))
-    time.sleep(0.01)
+    assert health() == {}, "not stale before the lag has passed"
+    time.sleep(1.1)
     stale = {key for key in health() if key.startswith(alerts.STALE_MART)}
     assert f"{alerts.STALE_MART}|mart_product_daily|{day}" in stale
     for key in stale:

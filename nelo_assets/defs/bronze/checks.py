@@ -12,7 +12,7 @@ from dagster import (
 )
 
 from nelo_assets.contract import REASON_CODES
-from nelo_assets.defs.automation import follow_upstream
+from nelo_assets.defs.automation import DayBeingBuilt, follow_upstream
 from nelo_assets.defs.checking import ERROR, WARN, Check, bronze_read_model, evaluate_days, views
 from nelo_assets.defs.partitions import daily_partitions
 from nelo_assets.defs.resources import ChecksResource, LakeResource
@@ -36,7 +36,9 @@ FRESHNESS_CRON = "0 * * * *"
     specs=[
         SCHEMA.spec(
             daily_partitions,
-            automation_condition=follow_upstream(),
+            automation_condition=(follow_upstream() & ~DayBeingBuilt("silver_events")).with_label(
+                "follow_upstream, beside silver"
+            ),
         )
     ],
     name="bronze_events_checks",
