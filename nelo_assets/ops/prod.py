@@ -45,6 +45,13 @@ class ProdError(RuntimeError):
     """`make prod` could not start; the message says why in one line."""
 
 
+def _how_to_read(lake: Lake) -> str:
+    if isinstance(lake.root, Path):
+        return "open read-only"
+    # Its views read s3:// files: plain DuckDB has no S3 filesystem offline (docs/deploy.md).
+    return "open with nelo_assets.serving.reader.connect_analytics and the same AWS_* variables"
+
+
 def _port_open(port: int) -> bool:
     with socket.socket() as s:
         s.settimeout(1)
@@ -167,7 +174,7 @@ def run() -> int:
         print(
             f"\nDagster UI:       {ui}\n"
             f"Instance:         DAGSTER_HOME={dagster_home} (PostgreSQL)\n"
-            f"Query surface:    {lake.duckdb_path} (open read-only)\n"
+            f"Query surface:    {lake.duckdb_path} ({_how_to_read(lake)})\n"
             f"Logs:             {log_dir}\n"
             "The sqs sensor ingests from the queue and automation builds silver, gold and marts.\n"
             "Press Ctrl-C to stop everything.",
