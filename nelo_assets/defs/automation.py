@@ -3,6 +3,8 @@ and never let a build that read inputs which changed under it count as handled."
 
 from __future__ import annotations
 
+from datetime import date, timedelta
+
 from dagster import (
     AssetKey,
     AssetRecordsFilter,
@@ -10,7 +12,9 @@ from dagster import (
     AutomationContext,
     AutomationResult,
     DagsterInstance,
+    DagsterRunStatus,
     EventLogRecord,
+    RunsFilter,
 )
 
 
@@ -156,6 +160,7 @@ def follow_upstream() -> AutomationCondition:
         & ~AutomationCondition.any_deps_in_progress()
         & ~AutomationCondition.in_progress()
         & ~WaitsForParentRuns()
+        & ~ReadByARunningRun()
     ).with_label("follow_upstream")
 
 
@@ -184,3 +189,79 @@ class DayBeingBuilt(AutomationCondition):
         days = {key for key in _partition_keys(running) if key is not None}
         true_subset = context.candidate_subset.compute_intersection_with_partition_keys(days)
         return AutomationResult(context=context, true_subset=true_subset)
+
+
+IN_PROGRESS = [
+    DagsterRunStatus.QUEUED,
+    DagsterRunStatus.NOT_STARTED,
+    DagsterRunStatus.STARTING,
+    DagsterRunStatus.STARTED,
+]
+
+
+class ReadByARunningRun(AutomationCondition):
+    """True for a partition that a run still in progress reads: the run builds a child of it
+    for a day whose lookback covers this partition.
+
+    Dagster stops counting a partition as in progress once its run has materialized it, while
+    later steps of the same run (the facts, their checks) still read it. Rebuilding it then
+    changes a table under a reader: a reconciliation check would compare the new silver with
+    facts built from the old one and fail for nothing. So the partition waits for that run.
+    """
+
+    @property
+    def name(self) -> str:
+        return "read_by_a_running_run"
+
+    def evaluate(self, context: AutomationContext) -> AutomationResult:
+        if not isinstance(context.key, AssetKey) or context.candidate_subset.is_empty:
+            return AutomationResult(context=context, true_subset=context.get_empty_subset())
+        readers = _running_readers(context.asset_graph_view.instance)
+        graph, view = context.asset_graph, context.asset_graph_view
+        children = [c for c in graph.get(context.key).child_entity_keys if isinstance(c, AssetKey)]
+        waiting = set()
+        for partition in _partition_keys(context.candidate_subset):
+            day = (
+                context.candidate_subset.compute_intersection_with_partition_keys({partition})
+                if partition
+                else context.candidate_subset
+            )
+            for child in children:
+                read = set(_partition_keys(view.compute_child_subset(child, day)))
+                if any(
+                    child in selection and (days is None or read & days or None in read)
+                    for selection, days in readers
+                ):
+                    waiting.add(partition)
+                    break
+        if not context.partitions_def:
+            true_subset = context.candidate_subset if waiting else context.get_empty_subset()
+        else:
+            true_subset = context.candidate_subset.compute_intersection_with_partition_keys(
+                {p for p in waiting if p is not None}
+            )
+        return AutomationResult(context=context, true_subset=true_subset)
+
+
+def _running_readers(instance: DagsterInstance) -> list[tuple[set[AssetKey], set[str] | None]]:
+    """(assets, days) of every asset run in progress; days None for an unpartitioned run."""
+    readers = []
+    for record in instance.get_run_records(RunsFilter(statuses=IN_PROGRESS)):
+        run = record.dagster_run
+        if not run.asset_selection:
+            continue  # an op job (ingest): it reads no table
+        tags = run.tags
+        if "dagster/partition" in tags:
+            days: set[str] | None = {tags["dagster/partition"]}
+        elif "dagster/asset_partition_range_start" in tags:
+            start, end = (tags[f"dagster/asset_partition_range_{e}"] for e in ("start", "end"))
+            days = _days_between(start, end)
+        else:
+            days = None
+        readers.append((set(run.asset_selection), days))
+    return readers
+
+
+def _days_between(start: str, end: str) -> set[str]:
+    first, last = date.fromisoformat(start), date.fromisoformat(end)
+    return {(first + timedelta(days=n)).isoformat() for n in range((last - first).days + 1)}

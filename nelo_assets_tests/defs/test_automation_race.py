@@ -31,6 +31,10 @@ def child(context: dg.AssetExecutionContext) -> None:
         ticks["cursor"] = during.cursor
 
 
+@dg.asset(deps=[child], partitions_def=days, automation_condition=follow_upstream())
+def grandchild() -> None: ...
+
+
 # A check that follows upstream too, as bronze_events_schema does: its evaluation is an update.
 @dg.multi_asset_check(
     specs=[
@@ -43,7 +47,7 @@ def child_ok() -> dg.AssetCheckResult:
     return dg.AssetCheckResult(asset_key="child", check_name="child_ok", passed=True)
 
 
-defs = dg.Definitions(assets=[parent, child], asset_checks=[child_ok])
+defs = dg.Definitions(assets=[parent, child, grandchild], asset_checks=[child_ok])
 
 
 def _tick(instance: dg.DagsterInstance) -> dg.EvaluateAutomationConditionsResult:
@@ -98,3 +102,21 @@ def test_parent_and_child_in_one_run_are_not_built_again() -> None:
     instance = _fresh_instance()
     _build(instance, parent, child)
     assert _requested(_tick(instance)) == set()
+
+
+def test_a_partition_a_running_run_reads_waits_for_that_run() -> None:
+    """Dagster counts the child as done once its run has built it, while the run's later steps
+    (the grandchild here, the facts and their checks in the pipeline) still read it."""
+    instance = _fresh_instance()
+    _build(instance, parent, child)
+    _tick(instance)
+    reader = instance.create_run_for_job(
+        job_def=defs.resolve_implicit_global_asset_job_def(),
+        asset_selection=frozenset({dg.AssetKey("grandchild")}),
+        tags={"dagster/partition": DAY},
+        status=dg.DagsterRunStatus.STARTED,
+    )
+    instance.report_runless_asset_event(dg.AssetMaterialization(asset_key="parent", partition=DAY))
+    assert _requested(_tick(instance)) == set(), "the grandchild's run still reads the child"
+    instance.report_run_failed(reader)
+    assert _requested(_tick(instance)) == {DAY}, "that run has ended: rebuild the child"
