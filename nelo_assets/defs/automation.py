@@ -1,5 +1,7 @@
 """The automation condition every derived asset uses: follow upstream changes in any partition,
-and never let a build that read inputs which changed under it count as handled."""
+never count a build that read inputs which changed under it as handled, and order the runs of
+different days so that none reads a table another run is rewriting (docs/decisions.md §4, §13).
+These are Python conditions: the automation sensor evaluates them in the code server."""
 
 from __future__ import annotations
 
