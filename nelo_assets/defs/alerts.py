@@ -33,7 +33,7 @@ from dagster import (
     sensor,
 )
 
-from nelo_assets.defs.jobs import INGEST_JOB_NAME
+from nelo_assets.defs.jobs import INGEST_JOB_NAME, RUNS_IN_FLIGHT
 from nelo_assets.defs.launcher import DEAD_WORKER
 from nelo_assets.defs.resources import AlertsResource, SQSResource
 from nelo_assets.defs.settings import SETTINGS
@@ -46,12 +46,6 @@ WEBHOOK_TIMEOUT_SECONDS = 2.0
 PAGE_SIZE = 100  # check executions per query
 MAX_RUN_FAILURES_PER_TICK = 50  # the rest wait for the next tick, keeping ticks short
 BRONZE_KEY = AssetKey("bronze_events")
-IN_PROGRESS_STATUSES = [
-    DagsterRunStatus.QUEUED,
-    DagsterRunStatus.NOT_STARTED,
-    DagsterRunStatus.STARTING,
-    DagsterRunStatus.STARTED,
-]
 
 # Alerts are about minutes of trouble: ticking a third as often as the sensors that move data
 # keeps their idle CPU down (bench/report.md, Freshness) and still alerts within a minute.
@@ -323,7 +317,7 @@ def _queue_alerts(
     client = sqs.get_client(quick=True)
     waiting, hidden = queue_counts(client, sqs.queue_url)
     in_flight = context.instance.get_run_records(
-        RunsFilter(job_name=INGEST_JOB_NAME, statuses=IN_PROGRESS_STATUSES), limit=1
+        RunsFilter(job_name=INGEST_JOB_NAME, statuses=RUNS_IN_FLIGHT), limit=1
     )
     # Messages hidden with no ingest run in flight are held by a dead worker and come back
     # by themselves within the visibility timeout: not a backlog yet.

@@ -5,8 +5,6 @@ These are Python conditions: the automation sensor evaluates them in the code se
 
 from __future__ import annotations
 
-from datetime import date, timedelta
-
 from dagster import (
     AssetKey,
     AssetRecordsFilter,
@@ -14,10 +12,13 @@ from dagster import (
     AutomationContext,
     AutomationResult,
     DagsterInstance,
-    DagsterRunStatus,
     EventLogRecord,
+    PartitionKeyRange,
     RunsFilter,
 )
+
+from nelo_assets.defs.jobs import RUNS_IN_FLIGHT
+from nelo_assets.defs.partitions import daily_partitions
 
 
 def _latest(
@@ -193,14 +194,6 @@ class DayBeingBuilt(AutomationCondition):
         return AutomationResult(context=context, true_subset=true_subset)
 
 
-IN_PROGRESS = [
-    DagsterRunStatus.QUEUED,
-    DagsterRunStatus.NOT_STARTED,
-    DagsterRunStatus.STARTING,
-    DagsterRunStatus.STARTED,
-]
-
-
 class ReadByARunningRun(AutomationCondition):
     """True for a partition that a run still in progress reads: the run builds a child of it
     for a day whose lookback covers this partition.
@@ -248,7 +241,7 @@ class ReadByARunningRun(AutomationCondition):
 def _running_readers(instance: DagsterInstance) -> list[tuple[set[AssetKey], set[str] | None]]:
     """(assets, days) of every asset run in progress; days None for an unpartitioned run."""
     readers = []
-    for record in instance.get_run_records(RunsFilter(statuses=IN_PROGRESS)):
+    for record in instance.get_run_records(RunsFilter(statuses=RUNS_IN_FLIGHT)):
         run = record.dagster_run
         if not run.asset_selection:
             continue  # an op job (ingest): it reads no table
@@ -257,13 +250,8 @@ def _running_readers(instance: DagsterInstance) -> list[tuple[set[AssetKey], set
             days: set[str] | None = {tags["dagster/partition"]}
         elif "dagster/asset_partition_range_start" in tags:
             start, end = (tags[f"dagster/asset_partition_range_{e}"] for e in ("start", "end"))
-            days = _days_between(start, end)
+            days = set(daily_partitions.get_partition_keys_in_range(PartitionKeyRange(start, end)))
         else:
             days = None
         readers.append((set(run.asset_selection), days))
     return readers
-
-
-def _days_between(start: str, end: str) -> set[str]:
-    first, last = date.fromisoformat(start), date.fromisoformat(end)
-    return {(first + timedelta(days=n)).isoformat() for n in range((last - first).days + 1)}

@@ -10,6 +10,7 @@ from dagster import (
     AssetMaterialization,
     AssetSelection,
     Config,
+    DagsterRunStatus,
     OpExecutionContext,
     define_asset_job,
     job,
@@ -32,6 +33,13 @@ from nelo_assets.storage.lake import Lake
 
 INGEST_JOB_NAME = "ingest_job"
 INGEST_POOL = "ingest"
+# A run that has not ended: queued, launching or running (sensors and automation skip or wait).
+RUNS_IN_FLIGHT = [
+    DagsterRunStatus.QUEUED,
+    DagsterRunStatus.NOT_STARTED,
+    DagsterRunStatus.STARTING,
+    DagsterRunStatus.STARTED,
+]
 # How often a running ingest run announces the bronze its batches have routed.
 ANNOUNCE_EVERY_SECONDS = 2.0
 

@@ -7,7 +7,6 @@ import json
 from dagster import (
     AssetSelection,
     AutomationConditionSensorDefinition,
-    DagsterRunStatus,
     DefaultSensorStatus,
     RunRequest,
     RunsFilter,
@@ -16,19 +15,12 @@ from dagster import (
     sensor,
 )
 
-from nelo_assets.defs.jobs import INGEST_JOB_NAME, ingest_job
+from nelo_assets.defs.jobs import INGEST_JOB_NAME, RUNS_IN_FLIGHT, ingest_job
 from nelo_assets.defs.partitions import daily_partitions
 from nelo_assets.defs.resources import LakeResource, SQSResource
 from nelo_assets.defs.settings import SETTINGS
 from nelo_assets.ingestion.bronze import unannounced
 from nelo_assets.ingestion.sqs import queue_counts
-
-IN_FLIGHT = [
-    DagsterRunStatus.QUEUED,
-    DagsterRunStatus.NOT_STARTED,
-    DagsterRunStatus.STARTING,
-    DagsterRunStatus.STARTED,
-]
 
 
 def _sequence(cursor: str | None) -> int:
@@ -47,7 +39,7 @@ def sqs_sensor(
     """Request one ingest run when the queue has messages, or a crashed ingest run left bronze
     partitions unannounced, and no ingest run is in flight."""
     in_flight = context.instance.get_run_records(
-        RunsFilter(job_name=INGEST_JOB_NAME, statuses=IN_FLIGHT), limit=1
+        RunsFilter(job_name=INGEST_JOB_NAME, statuses=RUNS_IN_FLIGHT), limit=1
     )
     if in_flight:
         # A run whose worker died is failed by run monitoring (defs/launcher.py), so this
