@@ -8,11 +8,13 @@ sql/bronze/ dedupe. Routing a batch is idempotent: same file names, same rows.
 from __future__ import annotations
 
 import json
+import tempfile
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import polars as pl
 
@@ -38,7 +40,7 @@ MARKER_SUFFIX = ".routed.json"
 # date can start up to 14 h before UTC midnight; a landing batch is filed under the UTC date of
 # its first receipt, so three days back covers every batch that can hold an event of date D.
 REBUILD_LOOKBACK_DAYS = 3
-# Unrouted batches older than this are left to rebuild_bronze_partition: their messages were
+# Unrouted batches older than this are left to rebuild_bronze_partitions: their messages were
 # never deleted, so SQS redelivered them long ago.
 RECOVER_LOOKBACK_DAYS = 14
 
@@ -264,36 +266,58 @@ def read_quarantine(lake: Lake) -> pl.DataFrame:
         con.close()
 
 
-def rebuild_bronze_partition(lake: Lake, settings: Settings, event_date: date) -> int:
-    """Rebuild partition `event_date` from the landing archive alone into one compacted file.
+def rebuild_bronze_partitions(
+    lake: Lake, settings: Settings, event_dates: Iterable[date]
+) -> dict[date, int]:
+    """Rebuild partitions `event_dates` from the landing archive alone, each into one compacted
+    file; returns each partition's row count.
 
-    Then removes the per-batch files of the batches it read; a file written meanwhile by a
-    concurrent ingest (a batch landed after the scan) survives, and the read model dedupes it.
-    Returns the partition's row count.
+    Each landing file is read once for the whole range: a batch holds events of several days
+    (late ones too), so rebuilding day by day would parse it once per day it holds. The rows
+    are staged per batch and day in a local scratch folder, so memory holds one batch, not the
+    range. Then each partition loses the per-batch files of the batches read; a file written
+    meanwhile by a concurrent ingest (a batch landed after the scan) survives, and the read
+    model dedupes it.
     """
-    rows: list[dict] = []
+    wanted = set(event_dates)
+    if not wanted:
+        return {}
     covered: set[str] = set()
-    since = event_date - timedelta(days=REBUILD_LOOKBACK_DAYS)
-    for path in iter_landing_files(lake.landing_dir, since=since):
-        batch_id = batch_id_of(path)
-        covered.add(batch_id)
-        dates = marked_dates(path)
-        if dates is not None and event_date not in dates:
-            continue  # routed before, and it held nothing for this date
-        bronze, _ = route_batch(read_landing_file(path), batch_id, settings)
-        rows.extend(bronze.get(event_date, []))
+    staged: dict[date, list[Path]] = defaultdict(list)
+    with tempfile.TemporaryDirectory(prefix="nelo-bronze-rebuild-") as scratch:
+        since = min(wanted) - timedelta(days=REBUILD_LOOKBACK_DAYS)
+        for path in iter_landing_files(lake.landing_dir, since=since):
+            batch_id = batch_id_of(path)
+            covered.add(batch_id)
+            dates = marked_dates(path)
+            if dates is not None and dates.isdisjoint(wanted):
+                continue  # routed before, and it held nothing for these dates
+            bronze, _ = route_batch(read_landing_file(path), batch_id, settings)
+            for event_date in wanted & bronze.keys():
+                part = Path(scratch) / event_date.isoformat() / f"{batch_id}.parquet"
+                part.parent.mkdir(exist_ok=True)
+                _frame(BRONZE, bronze[event_date]).write_parquet(part, compression="lz4")
+                staged[event_date].append(part)
+        return {
+            event_date: _compact(lake, event_date, staged[event_date], covered)
+            for event_date in sorted(wanted)
+        }
 
+
+def rebuild_bronze_partition(lake: Lake, settings: Settings, event_date: date) -> int:
+    """Rebuild one partition from the landing archive (`rebuild_bronze_partitions`)."""
+    return rebuild_bronze_partitions(lake, settings, [event_date])[event_date]
+
+
+def _compact(lake: Lake, event_date: date, staged: list[Path], covered: set[str]) -> int:
+    """Write a partition's staged rows through the read model into its compacted file, then
+    drop the per-batch files of the `covered` batches; the partition's row count."""
     partition = lake.partition_dir(BRONZE, event_date)
     count = 0
-    if rows:
+    if staged:
         con = connect()
         try:
-            # In memory, one "file": the row index is each row's identity for the read model.
-            parts = _frame(BRONZE, rows).with_columns(
-                pl.lit("landing").alias("filename"),
-                pl.int_range(pl.len(), dtype=pl.Int64).alias("file_row_number"),
-            )
-            con.register("bronze_parts", parts.to_arrow())
+            bind_parquet(con, "bronze_parts", BRONZE, staged)
             count = write_parquet(
                 con,
                 BRONZE,

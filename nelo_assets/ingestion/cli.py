@@ -12,7 +12,7 @@ import sys
 from datetime import date, timedelta
 from typing import NoReturn
 
-from nelo_assets.ingestion.bronze import rebuild_bronze_partition
+from nelo_assets.ingestion.bronze import rebuild_bronze_partitions
 from nelo_assets.ingestion.drain import (
     DEFAULT_FLUSH_SIZE,
     DEFAULT_VISIBILITY_TIMEOUT,
@@ -104,12 +104,12 @@ def _drain(args: argparse.Namespace, settings: Settings) -> int:
 def _rebuild(args: argparse.Namespace, settings: Settings) -> int:
     if args.to_date < args.from_date:
         raise _UsageError(f"--to {args.to_date} is before --from {args.from_date}")
-    lake = Lake.from_settings(settings)
-    day = args.from_date
-    while day <= args.to_date:
-        rows = rebuild_bronze_partition(lake, settings, day)
-        print(f"bronze_events {day}: {rows} rows", flush=True)
-        day += timedelta(days=1)
+    days = [
+        args.from_date + timedelta(days=n) for n in range((args.to_date - args.from_date).days + 1)
+    ]
+    rows = rebuild_bronze_partitions(Lake.from_settings(settings), settings, days)
+    for day, count in rows.items():
+        print(f"bronze_events {day}: {count} rows", flush=True)
     return 0
 
 

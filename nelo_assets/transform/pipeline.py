@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from datetime import date
 
-from nelo_assets.ingestion.bronze import rebuild_bronze_partition
+from nelo_assets.ingestion.bronze import rebuild_bronze_partitions
 from nelo_assets.serving.analytics import publish_views
 from nelo_assets.settings import Settings
 from nelo_assets.storage.lake import Lake
@@ -49,8 +49,7 @@ def build_partitions(lake: Lake, settings: Settings, dates: Iterable[date]) -> N
 def build_everything(lake: Lake, settings: Settings, dates: Iterable[date]) -> None:
     """Bronze from the landing archive, then every table and the analytics.duckdb views."""
     ordered = sorted(set(dates))
-    for event_date in ordered:
-        rebuild_bronze_partition(lake, settings, event_date)
+    rebuild_bronze_partitions(lake, settings, ordered)
     build_partitions(lake, settings, ordered)
     for _table, build_dimension in DIMENSION_BUILDS:
         build_dimension(lake, settings)

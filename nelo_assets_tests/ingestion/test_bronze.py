@@ -12,10 +12,12 @@ from dagster import DagsterInstance, materialize
 
 from nelo_assets.defs.bronze.assets import bronze_events
 from nelo_assets.defs.resources import LakeResource
+from nelo_assets.ingestion import bronze as bronze_module
 from nelo_assets.ingestion.bronze import (
     marker_path,
     read_bronze,
     rebuild_bronze_partition,
+    rebuild_bronze_partitions,
     recover_unrouted,
     route_landing_file,
 )
@@ -90,6 +92,41 @@ def test_rebuild_from_landing_alone_equals_the_live_path(queue_lake: QueueLake) 
     assert sum(counts.values()) == len(live)
     partitions = sorted(queue_lake.lake.table_dir("bronze_events").glob("event_date=*"))
     assert [p.name for p in partitions] == [f"event_date={d}" for d in sorted(all_days)]
+
+
+def test_a_range_rebuild_reads_each_landing_file_once_and_equals_day_by_day(
+    tmp_path, monkeypatch
+) -> None:
+    settings = settings_for(tmp_path, TEST_START_DATE)
+    lake = Lake(settings.data_dir)
+    now = datetime.now(UTC)
+    days = [now.date() - timedelta(days=n) for n in (6, 5, 4)]
+    # Every batch holds events of all three days, as late events make batches do.
+    for n in range(3):
+        _land(lake, f"{now:%Y%m%dT%H%M%S%fZ}-mixed00{n}", traffic(12, days, now), now)
+    recover_unrouted(lake, settings)
+    day_by_day = {day: rebuild_bronze_partition(lake, settings, day) for day in days}
+    compacted = {
+        day: lake.partition_dir("bronze_events", day) / "compacted.parquet" for day in days
+    }
+    files = {day: path.read_bytes() for day, path in compacted.items()}
+    reads: list[str] = []
+    real_read = bronze_module.read_landing_file
+
+    def counted_read(path):  # the real reader, counted
+        reads.append(path.name)
+        return real_read(path)
+
+    monkeypatch.setattr(bronze_module, "read_landing_file", counted_read)
+
+    assert rebuild_bronze_partitions(lake, settings, days) == day_by_day
+    assert sorted(reads) == sorted(set(reads)) and len(reads) == 3  # once each, not once a day
+    # Byte for byte the same compacted files, and nothing else left in the partitions.
+    assert {day: path.read_bytes() for day, path in compacted.items()} == files
+    for day in days:
+        assert [p.name for p in lake.partition_dir("bronze_events", day).iterdir()] == [
+            "compacted.parquet"
+        ]
 
 
 def test_rebuild_compacts_and_keeps_a_concurrent_batch(tmp_path) -> None:
