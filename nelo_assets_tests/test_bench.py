@@ -9,6 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from bench import backfill as bench_backfill
+from nelo_assets.simulation.cli import SimulationConfig, write_archive
+from nelo_assets.storage.lake import Lake
 from nelo_assets.transform.pipeline import DIMENSION_BUILDS, PARTITION_BUILDS
 from nelo_assets_tests.helpers import REPO
 
@@ -58,3 +61,27 @@ def test_quick_bench_writes_report_and_results(tmp_path: Path) -> None:
     assert ingest["ingest_flush_10_vs_naive"] > 0
     assert ingest["moto_receive_s_full_queue"] > 0 and ingest["moto_receive_s_small_queue"] > 0
     assert "### What bounds the ingestion rate" in report
+
+
+def test_the_backfill_bench_plain_side_evaluates_every_partitioned_check(tmp_path: Path) -> None:
+    """The plain side does the backfill's work: the same builds and every daily check, so a new
+    check that the bench forgot makes it fail instead of flattering Dagster's ratio."""
+    lake = Lake(tmp_path / "data")
+    write_archive(
+        SimulationConfig(start=bench_backfill.FIRST_DAY, days=1, events_per_day=300, seed=7),
+        lake.landing_dir,
+    )
+
+    seconds = bench_backfill.plain(lake, [bench_backfill.FIRST_DAY])
+
+    assert seconds.keys() == {"bronze", "transform", "checks", "total"}
+    assert lake.partition_file("mart_item_list_daily", bench_backfill.FIRST_DAY).exists()
+    evaluated = {
+        result.check_name
+        for day_results in bench_backfill.daily_checks(lake)
+        for result in day_results(bench_backfill.FIRST_DAY)
+    }
+    assert evaluated == bench_backfill.daily_check_names()
+    assert (
+        "silver_events_reconciliation" in evaluated and "bronze_events_freshness" not in evaluated
+    )

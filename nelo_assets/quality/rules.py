@@ -228,7 +228,7 @@ def silver_reconciliation(con: duckdb.DuckDBPyConnection) -> Outcome:
     Views: bronze_events (the bronze read model), silver_events, silver_quarantine.
     """
     con.execute(
-        f"create or replace temp view bronze_classified as {_check_sql('bronze_classified')}"
+        f"create or replace temp table bronze_classified as {_check_sql('bronze_classified')}"
     )
     bronze, quarantined, duplicates = con.execute("""
         select count(*), count(*) filter (quarantined),

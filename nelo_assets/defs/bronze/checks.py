@@ -2,6 +2,7 @@
 
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
+from functools import partial
 
 from dagster import (
     AssetCheckExecutionContext,
@@ -46,18 +47,19 @@ FRESHNESS_CRON = "0 * * * *"
 def bronze_events_checks(
     context: AssetCheckExecutionContext, lake: LakeResource
 ) -> Iterator[AssetCheckResult]:
-    def day_results(day: date) -> Iterator[AssetCheckResult]:
-        with views(
-            bronze_parts=("bronze_events", lake.lake.partition_files("bronze_events", day))
-        ) as con:
-            bronze_read_model(con)
-            required = ["message_id", "batch_index", "received_at", "raw", "event_timestamp"]
-            yield SCHEMA.result(
-                rules.not_null(con, "bronze_events", required, "message_id"),
-                rules.in_partition(con, "bronze_events", day, "message_id", lake.timezone),
-            )
+    yield from evaluate_days(context, partial(bronze_day_results, lake))
 
-    yield from evaluate_days(context, day_results)
+
+def bronze_day_results(lake: LakeResource, day: date) -> Iterator[AssetCheckResult]:
+    with views(
+        bronze_parts=("bronze_events", lake.lake.partition_files("bronze_events", day))
+    ) as con:
+        bronze_read_model(con)
+        required = ["message_id", "batch_index", "received_at", "raw", "event_timestamp"]
+        yield SCHEMA.result(
+            rules.not_null(con, "bronze_events", required, "message_id"),
+            rules.in_partition(con, "bronze_events", day, "message_id", lake.timezone),
+        )
 
 
 def newest_bronze_receipt(lake: Lake) -> tuple[str | None, datetime | None]:

@@ -3,6 +3,7 @@ money), the dimensions (keys, SCD2, coverage of the facts) and the published eng
 
 from collections.abc import Iterator
 from datetime import date
+from functools import partial
 
 from dagster import AssetCheckExecutionContext, AssetCheckResult, multi_asset_check
 
@@ -50,32 +51,32 @@ ENGAGEMENT_RECONCILIATION = Check("master_list_items_engagement_reconciliation",
 def fact_events_checks(
     context: AssetCheckExecutionContext, lake: LakeResource
 ) -> Iterator[AssetCheckResult]:
+    yield from evaluate_days(context, partial(fact_events_day_results, lake))
+
+
+def fact_events_day_results(lake: LakeResource, day: date) -> Iterator[AssetCheckResult]:
     store = lake.lake
-
-    def day_results(day: date) -> Iterator[AssetCheckResult]:
-        with views(
-            fact_events=("fact_events", [store.partition_file("fact_events", day)]),
-            silver_events=("silver_events", [store.partition_file("silver_events", day)]),
-            # the same lookback the build reads, so the check sees the sessions it could see
-            sessions_window=(
-                "fact_events",
-                lookback_files(store, "fact_events", day, SESSION_LOOKBACK_DAYS),
+    with views(
+        fact_events=("fact_events", [store.partition_file("fact_events", day)]),
+        silver_events=("silver_events", [store.partition_file("silver_events", day)]),
+        # the same lookback the build reads, so the check sees the sessions it could see
+        sessions_window=(
+            "fact_events",
+            lookback_files(store, "fact_events", day, SESSION_LOOKBACK_DAYS),
+        ),
+    ) as con:
+        yield EVENTS_KEY.result(rules.unique_key(con, "fact_events", ["event_id"]))
+        yield EVENTS_SCHEMA.result(
+            rules.not_null(
+                con, "fact_events", ["user_id", "session_id", "event_timestamp"], "event_id"
             ),
-        ) as con:
-            yield EVENTS_KEY.result(rules.unique_key(con, "fact_events", ["event_id"]))
-            yield EVENTS_SCHEMA.result(
-                rules.not_null(
-                    con, "fact_events", ["user_id", "session_id", "event_timestamp"], "event_id"
-                ),
-                rules.in_partition(con, "fact_events", day, "event_id", lake.timezone),
-                rules.accepted_values(con, "fact_events", "platform", PLATFORMS),
-            )
-            yield EVENTS_RECONCILIATION.result(
-                rules.same_keys(con, "silver_events", "event_id", "fact_events", "event_id")
-            )
-            yield SESSIONS.result(rules.session_violations(con, day))
-
-    yield from evaluate_days(context, day_results)
+            rules.in_partition(con, "fact_events", day, "event_id", lake.timezone),
+            rules.accepted_values(con, "fact_events", "platform", PLATFORMS),
+        )
+        yield EVENTS_RECONCILIATION.result(
+            rules.same_keys(con, "silver_events", "event_id", "fact_events", "event_id")
+        )
+        yield SESSIONS.result(rules.session_violations(con, day))
 
 
 @multi_asset_check(
@@ -92,45 +93,45 @@ def fact_events_checks(
 def fact_event_items_checks(
     context: AssetCheckExecutionContext, lake: LakeResource
 ) -> Iterator[AssetCheckResult]:
+    yield from evaluate_days(context, partial(fact_event_items_day_results, lake))
+
+
+def fact_event_items_day_results(lake: LakeResource, day: date) -> Iterator[AssetCheckResult]:
     store = lake.lake
-
-    def day_results(day: date) -> Iterator[AssetCheckResult]:
-        with views(
-            fact_event_items=("fact_event_items", [store.partition_file("fact_event_items", day)]),
-            fact_events=("fact_events", [store.partition_file("fact_events", day)]),
-            silver_items=("silver_items", [store.partition_file("silver_items", day)]),
-        ) as con:
-            yield ITEMS_KEY.result(rules.unique_key(con, "fact_event_items", ["event_item_id"]))
-            yield ITEMS_SCHEMA.result(
-                rules.not_null(
-                    con,
-                    "fact_event_items",
-                    ["event_id", "item_id", "user_id", "attributed_item_list_name"],
-                    "event_item_id",
-                ),
-                rules.in_partition(con, "fact_event_items", day, "event_item_id", lake.timezone),
-                rules.accepted_values(
-                    con, "fact_event_items", "attribution_source", ATTRIBUTION_SOURCES
-                ),
+    with views(
+        fact_event_items=("fact_event_items", [store.partition_file("fact_event_items", day)]),
+        fact_events=("fact_events", [store.partition_file("fact_events", day)]),
+        silver_items=("silver_items", [store.partition_file("silver_items", day)]),
+    ) as con:
+        yield ITEMS_KEY.result(rules.unique_key(con, "fact_event_items", ["event_item_id"]))
+        yield ITEMS_SCHEMA.result(
+            rules.not_null(
+                con,
+                "fact_event_items",
+                ["event_id", "item_id", "user_id", "attributed_item_list_name"],
+                "event_item_id",
+            ),
+            rules.in_partition(con, "fact_event_items", day, "event_item_id", lake.timezone),
+            rules.accepted_values(
+                con, "fact_event_items", "attribution_source", ATTRIBUTION_SOURCES
+            ),
+        )
+        yield ITEMS_RECONCILIATION.result(
+            rules.same_keys(
+                con, "silver_items", "item_record_id", "fact_event_items", "event_item_id"
             )
-            yield ITEMS_RECONCILIATION.result(
-                rules.same_keys(
-                    con, "silver_items", "item_record_id", "fact_event_items", "event_item_id"
-                )
+        )
+        yield ITEMS_HAVE_EVENTS.result(
+            rules.orphans(con, "fact_event_items", "fact_events", "event_id", "event_item_id")
+        )
+        yield ITEMS_MONEY.result(
+            rules.negative_money(
+                con,
+                "fact_event_items",
+                ["price", "total_price", "discount_amount"],
+                ["event_item_id"],
             )
-            yield ITEMS_HAVE_EVENTS.result(
-                rules.orphans(con, "fact_event_items", "fact_events", "event_id", "event_item_id")
-            )
-            yield ITEMS_MONEY.result(
-                rules.negative_money(
-                    con,
-                    "fact_event_items",
-                    ["price", "total_price", "discount_amount"],
-                    ["event_item_id"],
-                )
-            )
-
-    yield from evaluate_days(context, day_results)
+        )
 
 
 @multi_asset_check(

@@ -1,7 +1,9 @@
 """Checks on the daily marts: one row per grain, rates outside [0, 1] counted, no negative money."""
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import date
+from functools import partial
 
 from dagster import AssetCheckExecutionContext, AssetCheckResult, multi_asset_check
 
@@ -20,82 +22,79 @@ POSITION_GRAIN = Check("mart_list_position_daily_grain", "mart_list_position_dai
 POSITION_RATES = Check("mart_list_position_daily_rates", "mart_list_position_daily", WARN, "how often a rate exceeds 1 (allowed)")  # fmt: skip
 
 
-def _mart_results(
-    context: AssetCheckExecutionContext,
-    lake: LakeResource,
-    table: str,
-    dimensions: Sequence[str],
-    rates: Sequence[str],
-    money: Sequence[str],
-    checks: tuple[Check, ...],
-) -> Iterator[AssetCheckResult]:
+@dataclass(frozen=True)
+class MartChecks:
     """The same checks on every mart: grain (event_date, dimensions), rates, then money when
     the mart has any."""
-    grain, rates_check, *money_check = checks
-    key = ["event_date", *dimensions]
 
-    def day_results(day: date) -> Iterator[AssetCheckResult]:
-        with views(mart=(table, [lake.lake.partition_file(table, day)])) as con:
-            yield grain.result(
-                rules.unique_key(con, "mart", key),
-                rules.in_partition(con, "mart", day, dimensions[0]),
-            )
-            yield rates_check.result(rules.rates_outside_unit(con, "mart", rates, key))
-            for check in money_check:
-                yield check.result(rules.negative_money(con, "mart", money, key))
+    table: str
+    dimensions: tuple[str, ...]
+    rates: tuple[str, ...]
+    money: tuple[str, ...]
+    checks: tuple[Check, ...]  # grain, rates, then money if any
 
-    yield from evaluate_days(context, day_results)
+
+ITEM_LIST = MartChecks(
+    "mart_item_list_daily",
+    ("item_list_name",),
+    ("click_through_rate", "item_click_rate"),
+    ("attributed_revenue",),
+    (LIST_GRAIN, LIST_RATES, LIST_MONEY),
+)
+PRODUCT = MartChecks(
+    "mart_product_daily_metrics",
+    ("item_id",),
+    ("click_through_rate", "cart_to_view_rate", "purchase_to_view_rate"),
+    ("item_revenue",),
+    (PRODUCT_GRAIN, PRODUCT_RATES, PRODUCT_MONEY),
+)
+LIST_POSITION = MartChecks(
+    "mart_list_position_daily",
+    ("item_list_name", "position_in_list"),
+    ("item_click_rate",),
+    (),
+    (POSITION_GRAIN, POSITION_RATES),
+)
+
+
+def mart_day_results(lake: LakeResource, mart: MartChecks, day: date) -> Iterator[AssetCheckResult]:
+    grain, rates_check, *money_check = mart.checks
+    key = ["event_date", *mart.dimensions]
+    with views(mart=(mart.table, [lake.lake.partition_file(mart.table, day)])) as con:
+        yield grain.result(
+            rules.unique_key(con, "mart", key),
+            rules.in_partition(con, "mart", day, mart.dimensions[0]),
+        )
+        yield rates_check.result(rules.rates_outside_unit(con, "mart", mart.rates, key))
+        for check in money_check:
+            yield check.result(rules.negative_money(con, "mart", mart.money, key))
 
 
 @multi_asset_check(
-    specs=specs(LIST_GRAIN, LIST_RATES, LIST_MONEY, partitions_def=daily_partitions),
+    specs=specs(*ITEM_LIST.checks, partitions_def=daily_partitions),
     name="mart_item_list_daily_checks",
 )
 def mart_item_list_daily_checks(
     context: AssetCheckExecutionContext, lake: LakeResource
 ) -> Iterator[AssetCheckResult]:
-    yield from _mart_results(
-        context,
-        lake,
-        "mart_item_list_daily",
-        ["item_list_name"],
-        ["click_through_rate", "item_click_rate"],
-        ["attributed_revenue"],
-        (LIST_GRAIN, LIST_RATES, LIST_MONEY),
-    )
+    yield from evaluate_days(context, partial(mart_day_results, lake, ITEM_LIST))
 
 
 @multi_asset_check(
-    specs=specs(PRODUCT_GRAIN, PRODUCT_RATES, PRODUCT_MONEY, partitions_def=daily_partitions),
+    specs=specs(*PRODUCT.checks, partitions_def=daily_partitions),
     name="mart_product_daily_checks",
 )
 def mart_product_daily_checks(
     context: AssetCheckExecutionContext, lake: LakeResource
 ) -> Iterator[AssetCheckResult]:
-    yield from _mart_results(
-        context,
-        lake,
-        "mart_product_daily_metrics",
-        ["item_id"],
-        ["click_through_rate", "cart_to_view_rate", "purchase_to_view_rate"],
-        ["item_revenue"],
-        (PRODUCT_GRAIN, PRODUCT_RATES, PRODUCT_MONEY),
-    )
+    yield from evaluate_days(context, partial(mart_day_results, lake, PRODUCT))
 
 
 @multi_asset_check(
-    specs=specs(POSITION_GRAIN, POSITION_RATES, partitions_def=daily_partitions),
+    specs=specs(*LIST_POSITION.checks, partitions_def=daily_partitions),
     name="mart_list_position_daily_checks",
 )
 def mart_list_position_daily_checks(
     context: AssetCheckExecutionContext, lake: LakeResource
 ) -> Iterator[AssetCheckResult]:
-    yield from _mart_results(
-        context,
-        lake,
-        "mart_list_position_daily",
-        ["item_list_name", "position_in_list"],
-        ["item_click_rate"],
-        [],
-        (POSITION_GRAIN, POSITION_RATES),
-    )
+    yield from evaluate_days(context, partial(mart_day_results, lake, LIST_POSITION))

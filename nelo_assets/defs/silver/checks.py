@@ -3,6 +3,7 @@ soft signals (quarantine rate, unknown names and platforms, copies in two partit
 
 from collections.abc import Iterator
 from datetime import date, timedelta
+from functools import partial
 
 from dagster import AssetCheckExecutionContext, AssetCheckResult, multi_asset_check
 
@@ -51,51 +52,53 @@ ITEMS_MONEY = Check("silver_items_money", "silver_items", ERROR, "negative price
 def silver_checks(
     context: AssetCheckExecutionContext, lake: LakeResource, checks: ChecksResource
 ) -> Iterator[AssetCheckResult]:
+    yield from evaluate_days(context, partial(silver_day_results, lake, checks))
+
+
+def silver_day_results(
+    lake: LakeResource, checks: ChecksResource, day: date
+) -> Iterator[AssetCheckResult]:
     store, limits = lake.lake, checks.thresholds
     window = range(-limits.duplicate_window_days, limits.duplicate_window_days + 1)
-
-    def day_results(day: date) -> Iterator[AssetCheckResult]:
-        with views(
-            bronze_parts=("bronze_events", store.partition_files("bronze_events", day)),
-            silver_events=("silver_events", [store.partition_file("silver_events", day)]),
-            silver_items=("silver_items", [store.partition_file("silver_items", day)]),
-            silver_quarantine=("quarantine", [store.silver_quarantine_file(day)]),
-            silver_event_ids=(
-                "silver_events",
-                [store.partition_file("silver_events", day + timedelta(days=n)) for n in window],
-            ),
-        ) as con:
-            bronze_read_model(con)
-            required = ["message_id", "batch_index", "received_at", "event_timestamp", "user_id"]
-            yield EVENTS_KEY.result(rules.unique_key(con, "silver_events", ["event_id"]))
-            yield EVENTS_SCHEMA.result(
-                rules.not_null(con, "silver_events", [*required, "event_name"], "event_id"),
-                rules.in_partition(con, "silver_events", day, "event_id", lake.timezone),
-                rules.accepted_values(con, "silver_events", "platform", PLATFORMS),
+    with views(
+        bronze_parts=("bronze_events", store.partition_files("bronze_events", day)),
+        silver_events=("silver_events", [store.partition_file("silver_events", day)]),
+        silver_items=("silver_items", [store.partition_file("silver_items", day)]),
+        silver_quarantine=("quarantine", [store.silver_quarantine_file(day)]),
+        silver_event_ids=(
+            "silver_events",
+            [store.partition_file("silver_events", day + timedelta(days=n)) for n in window],
+        ),
+    ) as con:
+        bronze_read_model(con)
+        required = ["message_id", "batch_index", "received_at", "event_timestamp", "user_id"]
+        yield EVENTS_KEY.result(rules.unique_key(con, "silver_events", ["event_id"]))
+        yield EVENTS_SCHEMA.result(
+            rules.not_null(con, "silver_events", [*required, "event_name"], "event_id"),
+            rules.in_partition(con, "silver_events", day, "event_id", lake.timezone),
+            rules.accepted_values(con, "silver_events", "platform", PLATFORMS),
+        )
+        yield RECONCILIATION.result(rules.silver_reconciliation(con))
+        yield QUARANTINE_RATE.result(rules.quarantine_rate(con, limits.max_quarantine_rate))
+        yield UNKNOWN_EVENT_NAMES.result(
+            rules.unknown_event_names(con, sorted(limits.known_event_names))
+        )
+        yield UNKNOWN_PLATFORM.result(
+            rules.unknown_platform_share(con, limits.max_unknown_platform_share)
+        )
+        yield CROSS_PARTITION_DUPLICATES.result(rules.cross_partition_duplicates(con, day))
+        yield ITEMS_KEY.result(
+            rules.unique_key(con, "silver_items", ["item_record_id"]),
+            rules.in_partition(con, "silver_items", day, "item_record_id"),
+        )
+        yield ITEMS_HAVE_EVENTS.result(
+            rules.orphans(con, "silver_items", "silver_events", "event_id", "item_record_id")
+        )
+        yield ITEMS_MONEY.result(
+            rules.negative_money(
+                con,
+                "silver_items",
+                ["price", "discount", "discount_amount"],
+                ["item_record_id"],
             )
-            yield RECONCILIATION.result(rules.silver_reconciliation(con))
-            yield QUARANTINE_RATE.result(rules.quarantine_rate(con, limits.max_quarantine_rate))
-            yield UNKNOWN_EVENT_NAMES.result(
-                rules.unknown_event_names(con, sorted(limits.known_event_names))
-            )
-            yield UNKNOWN_PLATFORM.result(
-                rules.unknown_platform_share(con, limits.max_unknown_platform_share)
-            )
-            yield CROSS_PARTITION_DUPLICATES.result(rules.cross_partition_duplicates(con, day))
-            yield ITEMS_KEY.result(
-                rules.unique_key(con, "silver_items", ["item_record_id"]),
-                rules.in_partition(con, "silver_items", day, "item_record_id"),
-            )
-            yield ITEMS_HAVE_EVENTS.result(
-                rules.orphans(con, "silver_items", "silver_events", "event_id", "item_record_id")
-            )
-            yield ITEMS_MONEY.result(
-                rules.negative_money(
-                    con,
-                    "silver_items",
-                    ["price", "discount", "discount_amount"],
-                    ["item_record_id"],
-                )
-            )
-
-    yield from evaluate_days(context, day_results)
+        )
