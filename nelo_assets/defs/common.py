@@ -16,7 +16,7 @@ KINDS = {"duckdb", "parquet"}
 
 # A backfill runs chunks of this many days, each in one run that builds every day of its range
 # (docs/decisions.md §16: why this size, what a failed chunk does, what the UI shows per day).
-BACKFILL_CHUNK_DAYS = 10
+BACKFILL_CHUNK_DAYS = 30
 BACKFILL_POLICY = BackfillPolicy.multi_run(max_partitions_per_run=BACKFILL_CHUNK_DAYS)
 
 
