@@ -74,4 +74,4 @@ clean:
 
 # Regenerate the committed snapshot of the asset graph (say why in the commit that changes it).
 snapshot: $(STAMP)
-	env -u NELO_START_DATE -u NELO_TIMEZONE -u NELO_SENSOR_INTERVAL_SECONDS $(BIN)/python nelo_assets_tests/defs/test_definitions_snapshot.py > nelo_assets_tests/defs/snapshots/definitions.json
+	env -u NELO_START_DATE -u NELO_TIMEZONE -u NELO_SENSOR_INTERVAL_SECONDS -u NELO_AUTOMATION_INTERVAL_SECONDS $(BIN)/python nelo_assets_tests/defs/test_definitions_snapshot.py > nelo_assets_tests/defs/snapshots/definitions.json

@@ -69,7 +69,7 @@ automation_sensor = AutomationConditionSensorDefinition(
     "automation",
     target=AssetSelection.all(),
     default_status=DefaultSensorStatus.RUNNING,
-    minimum_interval_seconds=SETTINGS.sensor_interval_seconds,
+    minimum_interval_seconds=SETTINGS.automation_interval_seconds,
     # follow_upstream() holds Python conditions (defs/automation.py): it runs in the code server.
     use_user_code_server=True,
     # One run per requested day, carrying it from silver to the marts, instead of a backfill

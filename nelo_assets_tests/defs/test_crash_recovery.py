@@ -189,6 +189,7 @@ def test_sigkill_everything_then_restart_heals(
         "NELO_START_DATE": settings.start_date.isoformat(),
         "NELO_SQS_QUEUE_URL": queue_lake.queue_url,
         "NELO_SENSOR_INTERVAL_SECONDS": str(SENSOR_SECONDS),
+        "NELO_AUTOMATION_INTERVAL_SECONDS": str(SENSOR_SECONDS),
         "NELO_ALERT_WEBHOOK_URL": webhook.url,
         "NELO_ALERT_STALL_SECONDS": str(STALL_SECONDS),
     }

@@ -54,6 +54,7 @@ class Prod:
             "NELO_PROD_PG_PORT": str(free_port()),
             "NELO_DEMO_SQS_PORT": str(free_port()),
             "NELO_SENSOR_INTERVAL_SECONDS": "5",
+            "NELO_AUTOMATION_INTERVAL_SECONDS": "5",
         }
         for key in (
             "AWS_ENDPOINT_URL_SQS",

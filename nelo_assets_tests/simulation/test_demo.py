@@ -70,6 +70,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
         "NELO_DEMO_HISTORY_DAYS": str(HISTORY_DAYS),
         "NELO_DEMO_EVENTS_PER_DAY": "400",
         "NELO_SENSOR_INTERVAL_SECONDS": "5",
+        "NELO_AUTOMATION_INTERVAL_SECONDS": "5",
     }
     for key in ("AWS_ENDPOINT_URL_SQS", "NELO_SQS_QUEUE_URL"):
         env.pop(key, None)
