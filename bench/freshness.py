@@ -94,14 +94,14 @@ class Plan:
 
 
 FULL = Plan(
-    history_days=4,
+    history_days=2,
     history_events_per_day=100,
     settle_deadline_s=150,
     idle_s=45,
     traffic_rate=20,
     warmup_s=5,
     live_probes=20,
-    late_probes=10,
+    late_probes=8,
     probe_interval_s=4,
     late_after_s=30,
     arrival_deadline_s=150,

@@ -50,12 +50,11 @@ class Volumes:
     day_events: int
     history_days: int
     history_events: int
-    backfill_days: int
     ingest_messages: int
 
 
-FULL = Volumes(1_000_000, 60, 5_000, 30, 500)  # moto slows sharply with queue depth
-QUICK = Volumes(5_000, 6, 300, 2, 100)
+FULL = Volumes(1_000_000, 60, 5_000, 500)  # moto slows sharply with queue depth
+QUICK = Volumes(5_000, 6, 300, 100)
 
 
 def _settings(data_dir: Path) -> Settings:
@@ -150,12 +149,6 @@ def measure(volumes: Volumes, cache_root: Path, quick: bool = False) -> dict:
     day1 = _stage("partition", history, first)
     day_last = _stage("partition", history, DAY)
 
-    print("silver to the marts for the backfill days, one process:", flush=True)
-    days = [first + timedelta(days=n) for n in range(volumes.backfill_days)]
-    started = time.perf_counter()
-    build_partitions(history, settings, days)
-    one_run = time.perf_counter() - started
-
     print("ingestion:", flush=True)
     ingest = bench_ingest.run(messages=volumes.ingest_messages)
 
@@ -198,7 +191,6 @@ def measure(volumes: Volumes, cache_root: Path, quick: bool = False) -> dict:
             "day_last": day_last,
             "dims_third_history": {**dims_small, "history_days": third},
             "dims_full_history": {**dims_full, "history_days": volumes.history_days},
-            "backfill_one_run_s": round(one_run, 2),
         },
         "ingest": ingest,
         "lake_on_s3": lake_on_s3,
@@ -386,8 +378,6 @@ def report(results: dict) -> str:
         f"| {s['dims_third_history']['seconds']:.2f} |",
         f"| dimensions, {s['dims_full_history']['history_days']} days of history "
         f"| {s['dims_full_history']['seconds']:.2f} |",
-        f"| silver to the marts for {results['volumes']['backfill_days']} days, one process "
-        f"| {s['backfill_one_run_s']:.2f} |",
         "",
         *_bounds(results),
         "## Ingestion",
