@@ -35,6 +35,8 @@ from uuid import uuid4
 import duckdb
 import psutil
 
+from nelo_assets.defs.jobs import ANNOUNCE_EVERY_SECONDS
+from nelo_assets.ingestion.drain import DEFAULT_MAX_BUFFER_SECONDS
 from nelo_assets.ingestion.sqs import ensure_queue, queue_counts, sqs_client
 from nelo_assets.settings import Settings
 from nelo_assets.simulation import processes
@@ -908,6 +910,13 @@ def _results(
     dagster_idle = idle.get("dagster", {"total": 0.0})
     return {
         "mode": "quick" if quick else "full",
+        # The shipped defaults the system under test ran with.
+        "intervals_s": {
+            "sqs_sensor_s": Settings.from_env({}).sensor_interval_seconds,
+            "automation_s": Settings.from_env({}).automation_interval_seconds,
+            "announce_s": ANNOUNCE_EVERY_SECONDS,
+            "batch_max_buffer_s": DEFAULT_MAX_BUFFER_SECONDS,
+        },
         "plan": asdict(plan),
         "freshness_p50_s": headline["p50_s"],
         "freshness_p95_s": headline["p95_s"],
@@ -964,7 +973,15 @@ def report_lines(results: dict) -> list[str]:
     per_mart, breakdown = results["per_mart"], results["breakdown_median_s"]
     live = breakdown["live_mart_item_list_daily"]
     idle = results["idle_cpu_s_per_min_by_process"]
-    plan = results["plan"]
+    plan, ticks, transform = results["plan"], results["intervals_s"], results["runs"]["transform"]
+    worst = (
+        ticks["batch_max_buffer_s"]
+        + ticks["announce_s"]
+        + ticks["automation_s"]
+        + 1
+        + (transform["launch_median_s"] or 0)
+        + (transform["duration_median_s"] or 0)
+    )
     return [
         "## Freshness: from the queue to the marts",
         "",
@@ -1009,13 +1026,16 @@ def report_lines(results: dict) -> list[str]:
         *_baseline_lines(results),
         "### What bounds freshness",
         "",
-        "- A probe waits for the ingest run's batch to land (a batch lands when full or 10 s "
-        "after its first message), then for the next announcement (every 2 s), then for the "
-        "automation sensor's next tick (every 10 s) and its evaluation, then for the run to "
-        "start (the queue is read every second; a new process imports the code location), then "
-        "for the build of silver to the marts. Worst cases add up to about 30 s on an idle "
-        "machine; p95 is near that sum.",
-        "- Shorter sensor intervals would cut the automation wait and raise the idle cost: "
+        "- A probe waits for the ingest run's batch to land (a batch lands when full or "
+        f"{ticks['batch_max_buffer_s']:.0f} s after its first message), then for the next "
+        f"announcement (every {ticks['announce_s']:.0f} s), then for the automation sensor's "
+        f"next tick (every {ticks['automation_s']} s) and its evaluation, then for the run to "
+        "start (the queue is read every second; a new process imports the code location: "
+        f"{transform['launch_median_s']} s median), then for the build of silver to the marts "
+        f"({transform['duration_median_s']} s median). Each wait at its longest, with the "
+        f"median launch and build, adds up to {worst:.0f} s: what a probe that meets every "
+        "wait at its longest takes.",
+        "- A shorter automation interval would cut the tick wait and raise the idle cost: "
         "every tick of a sensor with resources builds a new DagsterInstance in the code "
         "server, which on SQLite checks the Alembic revision of each storage (about 30% of the "
         "code server's idle CPU in a 60 s py-spy profile of this harness). PostgreSQL storage "
