@@ -153,13 +153,17 @@ def follow_upstream() -> AutomationCondition:
     the parent's update is one `any_deps_updated` ignores (its run also targeted this asset).
     """
     raced = AutomationCondition.newly_updated() & ReadChangingInputs()
+    changed = AutomationCondition.any_deps_updated() | raced
     handled = (
-        AutomationCondition.newly_requested()
+        # A request answers the updates it saw, not one that landed after it: `newly_requested`
+        # is true on the tick after the request, when such an update shows too, and `since`
+        # lets a reset on the same tick win (seen losing a late event in make bench).
+        (AutomationCondition.newly_requested() & ~changed)
         | (AutomationCondition.newly_updated() & ~ReadChangingInputs())
         | AutomationCondition.initial_evaluation()
     ).with_label("handled")
     return (
-        (AutomationCondition.any_deps_updated() | raced).since(handled)
+        changed.since(handled)
         & ~AutomationCondition.any_deps_in_progress()
         & ~AutomationCondition.in_progress()
         & ~WaitsForParentRuns()

@@ -88,6 +88,21 @@ def test_parent_updated_during_child_run_builds_child_again() -> None:
     assert _requested(_tick(instance)) == set(), "built after the parent's last update: done"
 
 
+def test_parent_updated_after_the_child_built_on_the_tick_after_its_request() -> None:
+    """Seen in make bench: a late event's bronze landed after the run requested on the last
+    tick had built silver; on the next tick that request still counted as handling every
+    update, and the day's marts never got the event."""
+    instance = _fresh_instance()
+    _build(instance, parent)
+    assert _requested(_tick(instance)) == {DAY}
+    _build(instance, child)
+    instance.report_runless_asset_event(dg.AssetMaterialization(asset_key="parent", partition=DAY))
+
+    assert _requested(_tick(instance)) == {DAY}, "the parent changed after the child's run"
+    _build(instance, child)
+    assert _requested(_tick(instance)) == set()
+
+
 def test_child_built_after_its_parent_is_not_built_again() -> None:
     instance = _fresh_instance()
     _build(instance, parent)
