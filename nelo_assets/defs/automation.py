@@ -154,12 +154,18 @@ def follow_upstream() -> AutomationCondition:
     """
     raced = AutomationCondition.newly_updated() & ReadChangingInputs()
     changed = AutomationCondition.any_deps_updated() | raced
+    parent_requested_now = AutomationCondition.any_deps_match(
+        AutomationCondition.will_be_requested()
+    ).with_label("any_deps_requested_now")
+    # `since` lets a reset on the same tick win, so a reset must never answer an update it did
+    # not see. Both terms below are true on the tick after a request or a build, when a later
+    # change shows too (each seen losing data in make bench):
     handled = (
-        # A request answers the updates it saw, not one that landed after it: `newly_requested`
-        # is true on the tick after the request, when such an update shows too, and `since`
-        # lets a reset on the same tick win (seen losing a late event in make bench).
+        # a request answers the updates it saw, not one that landed after it;
         (AutomationCondition.newly_requested() & ~changed)
-        | (AutomationCondition.newly_updated() & ~ReadChangingInputs())
+        # a build answers the parent versions it read, not a rebuild of a parent requested now
+        # (silver rebuilt for new bronze without its facts, failing a blocking check).
+        | (AutomationCondition.newly_updated() & ~ReadChangingInputs() & ~parent_requested_now)
         | AutomationCondition.initial_evaluation()
     ).with_label("handled")
     return (

@@ -135,3 +135,25 @@ def test_a_partition_a_running_run_reads_waits_for_that_run() -> None:
     assert _requested(_tick(instance)) == set(), "the grandchild's run still reads the child"
     instance.report_run_failed(reader)
     assert _requested(_tick(instance)) == {DAY}, "that run has ended: rebuild the child"
+
+
+def test_a_child_built_since_the_last_tick_follows_its_parent_requested_on_this_one() -> None:
+    """Seen in make bench: a run built a day's silver and facts; before the next tick an ingest
+    run announced more bronze. That tick requested silver, and the facts' build since the last
+    tick counted as handling silver's coming rebuild: the day's run rebuilt silver without
+    fact_events, and the blocking check on fact_event_items failed it."""
+    instance = _fresh_instance()
+    _build(instance, parent)
+    assert _requested(_tick(instance)) == {DAY}
+    _build(instance, child, grandchild)
+    instance.report_runless_asset_event(dg.AssetMaterialization(asset_key="parent", partition=DAY))
+
+    result = _tick(instance)
+    assert _requested(result) == {DAY}
+    assert set(result.get_requested_partitions(dg.AssetKey("grandchild"))) == {DAY}, (
+        "the child is rebuilt this tick: its child follows in the same run"
+    )
+    _build(instance, child, grandchild)
+    result = _tick(instance)
+    assert _requested(result) == set()
+    assert set(result.get_requested_partitions(dg.AssetKey("grandchild"))) == set()
