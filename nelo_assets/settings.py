@@ -46,6 +46,12 @@ class Settings:
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
+    @property
+    def alert_interval_seconds(self) -> int:
+        # Alerts are about minutes of trouble: ticking a third as often as automation keeps
+        # their idle CPU down (bench/report.md, Freshness) and still alerts within a minute.
+        return 3 * self.automation_interval_seconds
+
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ

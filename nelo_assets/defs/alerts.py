@@ -47,9 +47,7 @@ PAGE_SIZE = 100  # check executions per query
 MAX_RUN_FAILURES_PER_TICK = 50  # the rest wait for the next tick, keeping ticks short
 BRONZE_KEY = AssetKey("bronze_events")
 
-# Alerts are about minutes of trouble: ticking a third as often as automation keeps their idle
-# CPU down (bench/report.md, Freshness) and still alerts within a minute.
-ALERT_INTERVAL_SECONDS = 3 * SETTINGS.automation_interval_seconds
+ALERT_INTERVAL_SECONDS = SETTINGS.alert_interval_seconds
 
 
 @dataclass
