@@ -107,7 +107,9 @@ FULL = Plan(
     history_days=2,
     history_events_per_day=100,
     settle_deadline_s=150,
-    idle_s=45,
+    # A whole number of ticks of every interval in both configurations (10, 20, 30 and 60 s),
+    # whatever their phase after the restart; the baseline's 90 s alert tick lands in it or not.
+    idle_s=60,
     traffic_rate=20,
     warmup_s=5,
     live_probes=20,
@@ -649,8 +651,10 @@ def _notes(plan: Plan, quick: bool, settled: bool | None) -> list[str]:
         "settled_before_measuring is true and idle_runs_created is 0; otherwise run workers "
         "(listed as run_worker) are in it. In the full run each window (the baseline's first, "
         "then the shipped defaults') follows a restart of `dagster dev` on the settled "
-        "system and a wait of its longest sensor interval plus 5 s, so every sensor's first "
-        "tick is behind it.",
+        "system and a wait of its SQS or automation interval, the longer, plus 5 s: every "
+        "sensor ticks once right at start-up, and that tick is behind it. The window holds a "
+        "whole number of ticks of each sensor, except the baseline's alert sensors (every 90 s: "
+        "a tick or none, which errs against the shipped defaults).",
         f"Late probes are dated {plan.late_days_back} days back; the late row starts when every "
         f"live probe arrived or {plan.late_after_s:.0f} s after the last live send, so the "
         "last live probes may share the machine with the late row's rebuilds.",
@@ -1017,8 +1021,10 @@ def _baseline_lines(results: dict) -> list[str]:
         return []
     return [
         f"Beside it, measured the same way just before on the same settled lake and instance, "
-        f"`dagster dev` with the defaults before issue 16 (the SQS sensor and automation every "
-        f"{baseline['sensor_interval_s']} s, the alerts every {baseline['alert_interval_s']} s instead of the old "
+        f"`dagster dev` with the defaults before issue 16 (the SQS sensor every "
+        f"{baseline['sensor_interval_s']} s, automation every "
+        f"{baseline['automation_interval_s']} s, the alerts every "
+        f"{baseline['alert_interval_s']} s instead of the old "
         f"{BASELINE_SENSOR_INTERVAL_S} s, the run queue read every "
         f"{baseline['dequeue_interval_s']} s): {baseline['cpu_s_per_min']} CPU s per minute "
         f"(runs created in the window: {baseline['idle_runs_created']}). Shipped over that "
@@ -1050,7 +1056,8 @@ def report_lines(results: dict) -> list[str]:
         f"workspace.yaml` with the shipped defaults, {plan['history_days']} days of history "
         f"settled first, then {plan['traffic_rate']:.0f} events/s of live traffic and "
         f"{plan['live_probes']} live probes {plan['probe_interval_s']:.0f} s apart, then "
-        f"{plan['late_probes']} late probes dated {plan['late_days_back']} days back. Each is "
+        f"{plan['late_probes']} late probes dated {plan['late_days_back']} days back; the "
+        "idle windows come between the history and the traffic. Each probe is "
         "timed from its SendMessage to the first read of analytics.duckdb (a new read-only "
         f"connection every {POLL_SECONDS} s) that shows it.",
         "",
@@ -1078,8 +1085,9 @@ def report_lines(results: dict) -> list[str]:
         )
         + ".",
         "",
-        f"Idle cost, the queue empty and the history settled "
-        f"({results['settled_before_measuring']}; runs created in the window: "
+        f"Idle cost over {plan['idle_s']:.0f} s, the queue empty and the history settled "
+        f"({results['settled_before_measuring']}), after a restart of `dagster dev` and every "
+        f"sensor's first tick (the notes in results.json say why; runs created in the window: "
         f"{results['idle_runs_created']}): **{results['idle_cpu_s_per_min']} CPU s per "
         f"minute** for `dagster dev`'s tree ({', '.join(f'{k} {v}' for k, v in idle.items())}); "
         f"the queue server apart: {results['idle_cpu_queue_server_s_per_min']}.",

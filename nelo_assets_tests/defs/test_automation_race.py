@@ -9,6 +9,7 @@ import dagster as dg
 from nelo_assets.defs.automation import follow_upstream
 
 DAY = "2026-03-10"
+DAY_BEFORE = "2026-03-09"
 days = dg.DailyPartitionsDefinition(start_date="2026-03-01", end_offset=1)
 ticks: dict[str, Any] = {}
 
@@ -35,6 +36,15 @@ def child(context: dg.AssetExecutionContext) -> None:
 def grandchild() -> None: ...
 
 
+# Reads its own day and the day before, as fact_events reads silver for sessions.
+@dg.asset(
+    deps=[dg.AssetDep(child, partition_mapping=dg.TimeWindowPartitionMapping(start_offset=-1))],
+    partitions_def=days,
+    automation_condition=follow_upstream(),
+)
+def lookback() -> None: ...
+
+
 # A check that follows upstream too, as bronze_events_schema does: its evaluation is an update.
 @dg.multi_asset_check(
     specs=[
@@ -47,7 +57,7 @@ def child_ok() -> dg.AssetCheckResult:
     return dg.AssetCheckResult(asset_key="child", check_name="child_ok", passed=True)
 
 
-defs = dg.Definitions(assets=[parent, child, grandchild], asset_checks=[child_ok])
+defs = dg.Definitions(assets=[parent, child, grandchild, lookback], asset_checks=[child_ok])
 
 
 def _tick(instance: dg.DagsterInstance) -> dg.EvaluateAutomationConditionsResult:
@@ -56,13 +66,19 @@ def _tick(instance: dg.DagsterInstance) -> dg.EvaluateAutomationConditionsResult
     return result
 
 
-def _build(instance: dg.DagsterInstance, *assets: dg.AssetsDefinition) -> None:
-    checks = [child_ok] if child in assets else []
-    assert dg.materialize([*assets, *checks], partition_key=DAY, instance=instance).success
+def _build(instance: dg.DagsterInstance, *assets: dg.AssetsDefinition, day: str = DAY) -> None:
+    """One run of `assets` for `day`, with the asset selection (and so the checks) an
+    automation run records: Dagster reads it to ignore updates a run made to its own inputs."""
+    result = defs.resolve_implicit_global_asset_job_def().execute_in_process(
+        instance=instance, partition_key=day, asset_selection=[a.key for a in assets]
+    )
+    assert result.success
 
 
-def _requested(result: dg.EvaluateAutomationConditionsResult) -> set[str | None]:
-    return set(result.get_requested_partitions(dg.AssetKey("child")))
+def _requested(
+    result: dg.EvaluateAutomationConditionsResult, asset: str = "child"
+) -> set[str | None]:
+    return set(result.get_requested_partitions(dg.AssetKey(asset)))
 
 
 def _fresh_instance() -> dg.DagsterInstance:
@@ -150,10 +166,31 @@ def test_a_child_built_since_the_last_tick_follows_its_parent_requested_on_this_
 
     result = _tick(instance)
     assert _requested(result) == {DAY}
-    assert set(result.get_requested_partitions(dg.AssetKey("grandchild"))) == {DAY}, (
+    assert _requested(result, "grandchild") == {DAY}, (
         "the child is rebuilt this tick: its child follows in the same run"
     )
     _build(instance, child, grandchild)
     result = _tick(instance)
     assert _requested(result) == set()
-    assert set(result.get_requested_partitions(dg.AssetKey("grandchild"))) == set()
+    assert _requested(result, "grandchild") == set()
+
+
+def test_a_lookback_child_built_since_the_last_tick_follows_its_older_parent_day() -> None:
+    """A late event for D-1 requests its child on the tick after D's lookback was built. The
+    D-1 run also builds the lookback asset (for D-1), so Dagster ignores the update it makes
+    for D: the request on this tick is D's only trigger, and losing it loses the event."""
+    instance = _fresh_instance()
+    for day in (DAY_BEFORE, DAY):
+        _build(instance, parent, day=day)
+    assert _requested(_tick(instance)) == {DAY_BEFORE, DAY}
+    for day in (DAY_BEFORE, DAY):
+        _build(instance, child, grandchild, lookback, day=day)
+    instance.report_runless_asset_event(
+        dg.AssetMaterialization(asset_key="parent", partition=DAY_BEFORE)
+    )
+
+    assert _requested(_tick(instance)) == {DAY_BEFORE}
+    _build(instance, child, grandchild, lookback, day=DAY_BEFORE)
+    assert _requested(_tick(instance), "lookback") == {DAY}, "D read the old D-1"
+    _build(instance, lookback, day=DAY)
+    assert _requested(_tick(instance), "lookback") == set()
