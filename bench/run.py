@@ -122,15 +122,36 @@ def _machine() -> dict:
     }
 
 
+class _Sections:
+    """Wall-clock seconds of each section of a run (inputs simulated on a first run included):
+    what `make bench`'s time budget is spent on."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._current: tuple[str, float] | None = None
+
+    def start(self, name: str, title: str) -> None:
+        self.stop()
+        print(title, flush=True)
+        self._current = (name, time.perf_counter())
+
+    def stop(self) -> None:
+        if self._current:
+            name, since = self._current
+            self.seconds[name] = round(time.perf_counter() - since, 1)
+            self._current = None
+
+
 def measure(volumes: Volumes, cache_root: Path, quick: bool = False) -> dict:
-    print("transform throughput (one day):", flush=True)
+    sections = _Sections()
+    sections.start("transform", "transform throughput (one day):")
     day_lake = _prepare(cache_root / f"day-{volumes.day_events}", DAY, 1, volumes.day_events)
     ceiling = _stage("ceiling", day_lake, DAY)
     parse_floor = _stage("parse_floor", day_lake, DAY)
     transform = _stage("transform", day_lake, DAY)
     naive = _stage("naive", day_lake, DAY)
 
-    print("scaling (history):", flush=True)
+    sections.start("scaling", "scaling (history):")
     first = DAY - timedelta(days=volumes.history_days - 1)
     history = _prepare(
         cache_root / f"history-{volumes.history_days}x{volumes.history_events}",
@@ -149,19 +170,20 @@ def measure(volumes: Volumes, cache_root: Path, quick: bool = False) -> dict:
     day1 = _stage("partition", history, first)
     day_last = _stage("partition", history, DAY)
 
-    print("ingestion:", flush=True)
+    sections.start("ingestion", "ingestion:")
     ingest = bench_ingest.run(messages=volumes.ingest_messages)
 
     # Quick mode leaves out the stages that start services (moto, `dagster dev`): each needs
     # tens of seconds before it measures anything, which a one-minute run cannot hold.
     lake_on_s3 = backfill = freshness = None
     if not quick:
-        print("lake on S3 (moto) beside local disk:", flush=True)
+        sections.start("lake_on_s3", "lake on S3 (moto) beside local disk:")
         lake_on_s3 = bench_s3.run(quick=False, out=cache_root.parent)
-        print("dagster backfill beside the plain pipeline:", flush=True)
+        sections.start("backfill", "dagster backfill beside the plain pipeline:")
         backfill = bench_backfill.run(quick=False, out=cache_root.parent)
-        print("freshness (queue to marts through the daemon) and idle cost:", flush=True)
+        sections.start("freshness", "freshness (queue to marts through the daemon) and idle cost:")
         freshness = bench_freshness.run(quick=False, out=cache_root.parent)
+    sections.stop()
 
     transform_rate, ceiling_rate, naive_rate = _rate(transform), _rate(ceiling), _rate(naive)
     floor_rate = _rate(parse_floor)
@@ -196,6 +218,7 @@ def measure(volumes: Volumes, cache_root: Path, quick: bool = False) -> dict:
         "lake_on_s3": lake_on_s3,
         "backfill": backfill,
         "freshness": freshness,
+        "section_seconds": sections.seconds,
     }
 
 
@@ -332,6 +355,10 @@ def report(results: dict) -> str:
         *[f"| {k} | {v} |" for k, v in machine.items()],
         "",
         f"Volumes: {results['volumes']}",
+        "",
+        f"Wall clock: {results['total_seconds']} s in all; by section, "
+        + ", ".join(f"{k} {v} s" for k, v in results["section_seconds"].items())
+        + " (inputs simulated by a first run are in their section).",
         "",
         "## Goals",
         "",
