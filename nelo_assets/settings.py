@@ -14,7 +14,7 @@ DEFAULT_START_DATE = date(2026, 1, 1)
 DEFAULT_TIMEZONE = "America/Mexico_City"
 DEFAULT_SENSOR_INTERVAL_SECONDS = 10
 # An automation tick costs about twice an SQS tick in the code server, and every probe waits for
-# one: 20 s keeps the idle cost at 1.5 times the old 30 s ticks (bench/report.md, Freshness).
+# one: 20 s keeps the idle cost under 1.5 times the old 30 s ticks (bench/report.md, Freshness).
 DEFAULT_AUTOMATION_INTERVAL_SECONDS = 20
 # The Dagster UI address that alert messages link to.
 DEFAULT_UI_BASE_URL = "http://127.0.0.1:3000"
