@@ -37,7 +37,7 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 demo: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
-	$(BIN)/python -m nelo_assets.simulation.demo
+	$(BIN)/python -m nelo_assets.service.demo
 
 dev: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/python -m nelo_assets.serving.analytics
@@ -46,7 +46,7 @@ dev: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 # The production layout on one machine: PostgreSQL, code server, webserver, daemon (deploy/).
 prod: $(STAMP)
 	@test -n "$$DAGSTER_PG_HOST" || bash .ci/ensure-postgresql
-	$(BIN)/python -m nelo_assets.ops.prod
+	$(BIN)/python -m nelo_assets.service.prod
 
 dashboard: $(STAMP)
 	$(BIN)/streamlit run nelo_assets/serving/dashboard/app.py --server.headless true --server.address "$${NELO_DASHBOARD_ADDRESS:-127.0.0.1}" --server.port 8501 --browser.gatherUsageStats false

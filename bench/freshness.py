@@ -38,8 +38,8 @@ import psutil
 from nelo_assets.defs.jobs import ANNOUNCE_EVERY_SECONDS
 from nelo_assets.ingestion.drain import DEFAULT_MAX_BUFFER_SECONDS
 from nelo_assets.ingestion.sqs import ensure_queue, queue_counts, sqs_client
+from nelo_assets.service import processes
 from nelo_assets.settings import Settings
-from nelo_assets.simulation import processes
 from nelo_assets.storage.lake import Lake
 
 REPO = Path(__file__).resolve().parent.parent

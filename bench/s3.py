@@ -26,7 +26,7 @@ import pyarrow.fs as pafs
 
 from bench.bench_ingest import _free_port
 from bench.run import DAY, START, _prepare
-from nelo_assets.simulation import processes
+from nelo_assets.service import processes
 from nelo_assets.storage.lake import Lake
 from nelo_assets.storage.objects import ObjectPath, upload
 

@@ -15,9 +15,9 @@ import pytest
 
 from nelo_assets.defs.resources import SQSResource
 from nelo_assets.ingestion.sqs import ensure_queue
+from nelo_assets.service import processes
 from nelo_assets.serving.dashboard.sample import build_sample_lake
 from nelo_assets.settings import Settings
-from nelo_assets.simulation import processes
 from nelo_assets.storage.lake import Lake
 from nelo_assets_tests.helpers import (
     TEST_START_DATE,

@@ -16,7 +16,7 @@ from uuid import uuid4
 
 import pytest
 
-from nelo_assets.ops.postgres import LocalCluster, bin_dir
+from nelo_assets.service.postgres import LocalCluster, bin_dir
 from nelo_assets_tests.helpers import free_port
 
 

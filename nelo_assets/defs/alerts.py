@@ -34,11 +34,11 @@ from dagster import (
 )
 
 from nelo_assets.defs.jobs import INGEST_JOB_NAME, RUNS_IN_FLIGHT
-from nelo_assets.defs.launcher import DEAD_WORKER
+from nelo_assets.defs.load_settings import SETTINGS
 from nelo_assets.defs.resources import AlertsResource, SQSResource
-from nelo_assets.defs.settings import SETTINGS
 from nelo_assets.ingestion.queue_health import dead_letter_count, dead_letter_url
 from nelo_assets.ingestion.sqs import QUEUE_ERRORS, QueueError, describe_error, queue_counts
+from nelo_assets.instance.run_launcher import DEAD_WORKER
 
 ALERT_SENSOR_NAME = "alert_sensor"
 ERROR = AssetCheckSeverity.ERROR
@@ -218,7 +218,7 @@ def _run_alerts(
         partition = run.tags.get("dagster/partition") if run else None
         where = f"{job} [{partition}]" if partition else job
         message = record.event_log_entry.message or "no details"
-        # Failed by run monitoring because its worker died (defs/launcher.py): a crash.
+        # Failed by run monitoring because its worker died (instance/run_launcher.py): a crash.
         label = "RUN DEAD" if DEAD_WORKER in message else "RUN FAILED"
         notify(
             f"[{label}] {where}: {message}\n{base_url}/runs/{record.run_id}",

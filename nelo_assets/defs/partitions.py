@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dagster import DailyPartitionsDefinition, TimeWindowPartitionMapping
 
-from nelo_assets.defs.settings import SETTINGS
+from nelo_assets.defs.load_settings import SETTINGS
 from nelo_assets.transform.business_rules import ATTRIBUTION_LOOKBACK_DAYS, SESSION_LOOKBACK_DAYS
 
 daily_partitions = DailyPartitionsDefinition(

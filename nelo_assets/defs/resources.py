@@ -14,7 +14,7 @@ import dagster as dg
 from dagster_aws.utils import ResourceWithBoto3Configuration
 from dagster_duckdb import DuckDBResource
 
-from nelo_assets.defs.settings import SETTINGS
+from nelo_assets.defs.load_settings import SETTINGS
 from nelo_assets.ingestion.sqs import sqs_client
 from nelo_assets.quality.thresholds import VARIABLES, Thresholds
 from nelo_assets.settings import DEFAULT_UI_BASE_URL, Settings

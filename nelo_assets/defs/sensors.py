@@ -16,9 +16,9 @@ from dagster import (
 )
 
 from nelo_assets.defs.jobs import INGEST_JOB_NAME, RUNS_IN_FLIGHT, ingest_job
+from nelo_assets.defs.load_settings import SETTINGS
 from nelo_assets.defs.partitions import daily_partitions
 from nelo_assets.defs.resources import LakeResource, SQSResource
-from nelo_assets.defs.settings import SETTINGS
 from nelo_assets.ingestion.bronze import unannounced
 from nelo_assets.ingestion.sqs import queue_counts
 
@@ -42,7 +42,7 @@ def sqs_sensor(
         RunsFilter(job_name=INGEST_JOB_NAME, statuses=RUNS_IN_FLIGHT), limit=1
     )
     if in_flight:
-        # A run whose worker died is failed by run monitoring (defs/launcher.py), so this
+        # A run whose worker died is failed by run monitoring (instance/run_launcher.py), so this
         # clears by itself after a crash.
         return SkipReason(f"ingest run {in_flight[0].dagster_run.run_id} still in flight")
     # A few small files at most: batches routed by a run that died before announcing them.

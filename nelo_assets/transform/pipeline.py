@@ -10,7 +10,6 @@ from collections.abc import Callable, Iterable
 from datetime import date
 
 from nelo_assets.ingestion.bronze import rebuild_bronze_partitions
-from nelo_assets.serving.analytics import publish_views
 from nelo_assets.settings import Settings
 from nelo_assets.storage.lake import Lake
 from nelo_assets.transform.dims import build_dim_items, build_dim_users
@@ -47,10 +46,9 @@ def build_partitions(lake: Lake, settings: Settings, dates: Iterable[date]) -> N
 
 
 def build_everything(lake: Lake, settings: Settings, dates: Iterable[date]) -> None:
-    """Bronze from the landing archive, then every table and the analytics.duckdb views."""
+    """Bronze from the landing archive, then every table (readers publish their own views)."""
     ordered = sorted(set(dates))
     rebuild_bronze_partitions(lake, settings, ordered)
     build_partitions(lake, settings, ordered)
     for _table, build_dimension in DIMENSION_BUILDS:
         build_dimension(lake, settings)
-    publish_views(lake)

@@ -30,12 +30,12 @@ import pytest
 from dagster import AssetKey, DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter
 
 from nelo_assets.defs.jobs import INGEST_JOB_NAME
-from nelo_assets.defs.launcher import DEAD_WORKER
 from nelo_assets.defs.partitions import daily_partitions
 from nelo_assets.ingestion.bronze import read_bronze, read_quarantine, unannounced
 from nelo_assets.ingestion.drain import PAUSE_ENV
+from nelo_assets.instance.run_launcher import DEAD_WORKER
+from nelo_assets.service import processes
 from nelo_assets.settings import Settings
-from nelo_assets.simulation import processes
 from nelo_assets.storage.lake import Lake
 from nelo_assets.storage.sql_models import connect, sql_string
 from nelo_assets.storage.tables import TABLES

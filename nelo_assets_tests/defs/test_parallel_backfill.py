@@ -29,7 +29,7 @@ from nelo_assets.defs.jobs import ingest_job
 from nelo_assets.defs.marts.assets import mart_item_list_daily, mart_product_daily
 from nelo_assets.defs.resources import LakeResource, SQSResource, analytics_resource
 from nelo_assets.defs.silver.assets import silver
-from nelo_assets.ops.postgres import connection_count
+from nelo_assets.service.postgres import connection_count
 from nelo_assets.serving.reader import connect_analytics
 from nelo_assets.simulation.cli import SimulationConfig, write_archive
 from nelo_assets.storage.lake import Lake

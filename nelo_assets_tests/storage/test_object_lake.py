@@ -145,6 +145,7 @@ def test_analytics_duckdb_answers_every_table_of_a_lake_on_s3(
         SimulationConfig(start=DAY, days=2, events_per_day=80, users=10), lake.landing_dir
     )
     build_everything(lake, settings, [DAY, date(2026, 3, 2)])
+    assert publish_views(lake), "a new lake has no views yet"
 
     assert lake.duckdb_path == tmp_path / "data" / "analytics.duckdb"  # a local file
     assert not publish_views(lake), "the views are up to date"

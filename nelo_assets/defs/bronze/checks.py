@@ -15,9 +15,9 @@ from dagster import (
 from nelo_assets.contract import REASON_CODES
 from nelo_assets.defs.automation import DayBeingBuilt, follow_upstream
 from nelo_assets.defs.checking import ERROR, WARN, Check, bronze_read_model, evaluate_days, views
+from nelo_assets.defs.load_settings import SETTINGS
 from nelo_assets.defs.partitions import daily_partitions
 from nelo_assets.defs.resources import ChecksResource, LakeResource
-from nelo_assets.defs.settings import SETTINGS
 from nelo_assets.quality import rules
 from nelo_assets.storage.lake import Lake
 from nelo_assets.storage.sql_models import load_sql

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
+from nelo_assets.serving.analytics import publish_views
 from nelo_assets.settings import Settings
 from nelo_assets.simulation.cli import SimulationConfig, write_archive
 from nelo_assets.storage.lake import Lake
@@ -60,3 +61,4 @@ def _build(data_dir: Path, sample: Sample) -> None:
     )
     write_archive(config, lake.landing_dir)
     build_everything(lake, settings, sample.dates)
+    publish_views(lake)

@@ -15,25 +15,22 @@ import signal
 import socket
 import subprocess
 import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
-from nelo_assets.ops.postgres import PG_HOST, LocalCluster, PostgresError
+from nelo_assets.service import processes
+from nelo_assets.service.postgres import PG_HOST, LocalCluster, PostgresError
 from nelo_assets.serving.analytics import publish_views
 from nelo_assets.settings import DEMO_QUEUE_NAME, DEMO_SQS_PORT, Settings
-from nelo_assets.simulation import processes
 from nelo_assets.storage.lake import Lake
 from nelo_assets.storage.objects import LakeLocationError
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent  # the venv's dagster-webserver and dagster-daemon
 DEPLOY = REPO / "deploy"
-PROD_HOME = Path(os.environ.get("NELO_PROD_HOME") or REPO / ".prod").resolve()
-UI_PORT = int(os.environ.get("NELO_UI_PORT", "3000"))
-CODE_SERVER_PORT = int(os.environ.get("NELO_CODE_SERVER_PORT", "4266"))
-PG_PORT = int(os.environ.get("NELO_PROD_PG_PORT", "5433"))
-SQS_PORT = int(os.environ.get("NELO_DEMO_SQS_PORT", str(DEMO_SQS_PORT)))
 PG_DATABASE = "dagster"
 # postgres_db's fields, in the order of PG_VARIABLES.
 PG_FIELDS = ("hostname", "port", "username", "password", "db_name")
@@ -43,6 +40,33 @@ STARTUP_SECONDS = 180.0
 
 class ProdError(RuntimeError):
     """`make prod` could not start; the message says why in one line."""
+
+
+@dataclass(frozen=True)
+class ProdOptions:
+    """Where `make prod` keeps its state and which ports it uses, read when it starts."""
+
+    home: Path
+    ui_port: int = 3000
+    code_server_port: int = 4266
+    pg_port: int = 5433
+    sqs_port: int = DEMO_SQS_PORT
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> ProdOptions:
+        def number(name: str, default: int) -> int:
+            raw = env.get(name) or str(default)
+            if not raw.isdigit():
+                raise ProdError(f"{name}={raw!r} is not a whole number")
+            return int(raw)
+
+        return cls(
+            home=Path(env.get("NELO_PROD_HOME") or REPO / ".prod").resolve(),
+            ui_port=number("NELO_UI_PORT", cls.ui_port),
+            code_server_port=number("NELO_CODE_SERVER_PORT", cls.code_server_port),
+            pg_port=number("NELO_PROD_PG_PORT", cls.pg_port),
+            sqs_port=number("NELO_DEMO_SQS_PORT", cls.sqs_port),
+        )
 
 
 def _how_to_read(lake: Lake) -> str:
@@ -89,16 +113,21 @@ def _dagster(*args: str) -> list[str]:
 
 
 def run() -> int:
+    try:
+        options = ProdOptions.from_env(os.environ)
+    except ProdError as exc:
+        print(f"make prod: {exc}", file=sys.stderr)
+        return 1
     settings = Settings.from_env()
-    dagster_home = PROD_HOME / "dagster_home"
-    log_dir = PROD_HOME / "logs"
+    dagster_home = options.home / "dagster_home"
+    log_dir = options.home / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
     env.update(
         DAGSTER_HOME=str(dagster_home),
         NELO_DATA_DIR=str(settings.data_dir),
         NELO_CODE_SERVER_HOST="127.0.0.1",
-        NELO_CODE_SERVER_PORT=str(CODE_SERVER_PORT),
+        NELO_CODE_SERVER_PORT=str(options.code_server_port),
     )
     services: list[subprocess.Popen] = []  # stopped first
     cluster: LocalCluster | None = None
@@ -116,11 +145,11 @@ def run() -> int:
         if env.get(PG_HOST):
             print(f"PostgreSQL: {env[PG_HOST]} (from DAGSTER_PG_*)")
         else:
-            cluster = LocalCluster(PROD_HOME / "postgres", PG_PORT)
+            cluster = LocalCluster(options.home / "postgres", options.pg_port)
             database = cluster.start(log_path=log_dir / "postgres.log")
             cluster.create_database(PG_DATABASE)
             env.update(cluster.environment(PG_DATABASE))
-            print(f"PostgreSQL: local cluster {cluster.directory}, port {PG_PORT}")
+            print(f"PostgreSQL: local cluster {cluster.directory}, port {options.pg_port}")
         write_instance_yaml(dagster_home, cluster)
         # Creates the schema on a new database, upgrades it after a Dagster upgrade.
         migrate = subprocess.run(
@@ -130,7 +159,7 @@ def run() -> int:
             raise ProdError(f"dagster instance migrate failed: {migrate.stderr.strip()[-300:]}")
 
         if not env.get("NELO_SQS_QUEUE_URL"):
-            _start_local_queue(env, services, log_dir)
+            _start_local_queue(env, services, log_dir, options.sqs_port)
         print(f"SQS queue: {env['NELO_SQS_QUEUE_URL']}")
         publish_views(lake)
 
@@ -139,20 +168,23 @@ def run() -> int:
                 _dagster(
                     "code-server", "start", "-m", "nelo_assets.definitions",
                     "--location-name", "nelo_assets.definitions",
-                    "-h", "127.0.0.1", "-p", str(CODE_SERVER_PORT),
+                    "-h", "127.0.0.1", "-p", str(options.code_server_port),
                 ),
                 env=env,
                 log_path=log_dir / "code-server.log",
             )
         )  # fmt: skip
         processes.wait_until(
-            lambda: _port_open(CODE_SERVER_PORT), STARTUP_SECONDS, "the code server", services
+            lambda: _port_open(options.code_server_port),
+            STARTUP_SECONDS,
+            "the code server",
+            services,
         )
         workspace = str(DEPLOY / "workspace.yaml")
         services.append(
             processes.start(
                 [str(BIN / "dagster-webserver"), "-w", workspace,
-                 "-h", "127.0.0.1", "-p", str(UI_PORT)],
+                 "-h", "127.0.0.1", "-p", str(options.ui_port)],
                 env=env,
                 log_path=log_dir / "webserver.log",
             )
@@ -164,7 +196,7 @@ def run() -> int:
                 log_path=log_dir / "daemon.log",
             )
         )
-        ui = f"http://127.0.0.1:{UI_PORT}"
+        ui = f"http://127.0.0.1:{options.ui_port}"
         processes.wait_until(
             lambda: processes.http_ok(f"{ui}/server_info"),
             STARTUP_SECONDS,
@@ -196,7 +228,7 @@ def run() -> int:
 
 
 def _start_local_queue(
-    env: dict[str, str], services: list[subprocess.Popen], log_dir: Path
+    env: dict[str, str], services: list[subprocess.Popen], log_dir: Path, sqs_port: int
 ) -> None:
     """The demo's local SQS server and queue, with live simulated traffic flowing into it."""
     from nelo_assets.ingestion.sqs import ensure_queue, sqs_client
@@ -205,10 +237,10 @@ def _start_local_queue(
     env.setdefault("AWS_ACCESS_KEY_ID", "demo")
     env.setdefault("AWS_SECRET_ACCESS_KEY", "demo")
     env.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-    env["AWS_ENDPOINT_URL_SQS"] = f"http://127.0.0.1:{SQS_PORT}"
+    env["AWS_ENDPOINT_URL_SQS"] = f"http://127.0.0.1:{sqs_port}"
     services.append(
         processes.start(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(SQS_PORT)],
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(sqs_port)],
             env=env,
             log_path=log_dir / "sqs-server.log",
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from nelo_assets.ops.purge_runs import purge_runs
+from nelo_assets.instance.purge_runs import purge_runs
 
 
 @dg.op

@@ -75,7 +75,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     for key in ("AWS_ENDPOINT_URL_SQS", "NELO_SQS_QUEUE_URL"):
         env.pop(key, None)
     process = subprocess.Popen(
-        [sys.executable, "-m", "nelo_assets.simulation.demo"],
+        [sys.executable, "-m", "nelo_assets.service.demo"],
         cwd=REPO,
         env=env,
         stdout=subprocess.PIPE,

@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 import psutil
 import pytest
 
-from nelo_assets.ops.postgres import bin_dir
+from nelo_assets.service.postgres import bin_dir
 from nelo_assets.settings import DEFAULT_TIMEZONE
 from nelo_assets.storage.lake import Lake
 from nelo_assets_tests.helpers import REPO, free_port
@@ -67,7 +67,7 @@ class Prod:
 
     def start(self) -> list[str]:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "nelo_assets.ops.prod"],
+            [sys.executable, "-m", "nelo_assets.service.prod"],
             cwd=REPO,
             env=self.env,
             stdout=subprocess.PIPE,

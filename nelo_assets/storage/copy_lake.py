@@ -1,7 +1,7 @@
 """Move a local lake to S3: copy every file of landing, bronze, quarantine, silver and gold from
 NELO_DATA_DIR to an s3:// location, then verify each object (size and SHA-256 read back).
 
-    python -m nelo_assets.ops.copy_lake s3://bucket/prefix [--from DATA_DIR]
+    python -m nelo_assets.storage.copy_lake s3://bucket/prefix [--from DATA_DIR]
 
 Stop the pipeline first (nothing may write the local lake meanwhile); after "verified", set
 NELO_LAKE_URL to the same location. analytics.duckdb stays local and is rewritten by the next
@@ -24,7 +24,7 @@ from nelo_assets.settings import LAKE_URL, Settings, SettingsError
 from nelo_assets.storage.objects import LakeLocationError, ObjectPath, upload
 from nelo_assets.storage.tables import TABLES
 
-PROG = "python -m nelo_assets.ops.copy_lake"
+PROG = "python -m nelo_assets.storage.copy_lake"
 UPLOADS_AT_ONCE = 8
 CHUNK = 1 << 20
 

@@ -11,7 +11,7 @@ import dagster as dg
 import pytest
 import yaml
 
-from nelo_assets.ops.prod import write_instance_yaml
+from nelo_assets.service.prod import write_instance_yaml
 from nelo_assets_tests.helpers import REPO
 
 DEPLOY = REPO / "deploy"

@@ -14,26 +14,19 @@ import signal
 import sys
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from nelo_assets.ingestion.bronze import recover_unrouted
 from nelo_assets.ingestion.landing import iter_landing_files
+from nelo_assets.service import processes
 from nelo_assets.serving.analytics import publish_views
 from nelo_assets.settings import DEMO_QUEUE_NAME, DEMO_SQS_PORT, Settings
-from nelo_assets.simulation import processes
 from nelo_assets.storage.lake import Lake
 
-# Sizes can be lowered for tests through the environment.
-# 28 days: the dashboard's default 14-day view has a previous period to compare with.
-HISTORY_DAYS = int(os.environ.get("NELO_DEMO_HISTORY_DAYS", "28"))
-HISTORY_EVENTS_PER_DAY = int(os.environ.get("NELO_DEMO_EVENTS_PER_DAY", "4000"))
 LIVE_EVENTS_PER_SECOND = 3
-UI_PORT = int(os.environ.get("NELO_UI_PORT", "3000"))
-DASHBOARD_PORT = int(os.environ.get("NELO_DASHBOARD_PORT", "8501"))
-# Loopback only unless told otherwise: expose it through a reverse proxy with SSO (README).
-DASHBOARD_ADDRESS = os.environ.get("NELO_DASHBOARD_ADDRESS") or "127.0.0.1"
-SQS_PORT = int(os.environ.get("NELO_DEMO_SQS_PORT", str(DEMO_SQS_PORT)))
 STARTUP_DEADLINE_SECONDS = 180
 
 
@@ -41,13 +34,45 @@ class DemoError(RuntimeError):
     """The demo could not start; the message says why in one line."""
 
 
-def _demo_environment(settings: Settings) -> dict[str, str]:
+@dataclass(frozen=True)
+class DemoOptions:
+    """The demo's sizes and ports, read from the environment when the demo starts."""
+
+    # 28 days: the dashboard's default 14-day view has a previous period to compare with.
+    # Sizes can be lowered for tests through the environment.
+    history_days: int = 28
+    history_events_per_day: int = 4000
+    ui_port: int = 3000
+    dashboard_port: int = 8501
+    # Loopback only unless told otherwise: expose it through a reverse proxy with SSO (README).
+    dashboard_address: str = "127.0.0.1"
+    sqs_port: int = DEMO_SQS_PORT
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> DemoOptions:
+        def number(name: str, default: int) -> int:
+            raw = env.get(name) or str(default)
+            if not raw.isdigit():
+                raise DemoError(f"{name}={raw!r} is not a whole number")
+            return int(raw)
+
+        return cls(
+            history_days=number("NELO_DEMO_HISTORY_DAYS", cls.history_days),
+            history_events_per_day=number("NELO_DEMO_EVENTS_PER_DAY", cls.history_events_per_day),
+            ui_port=number("NELO_UI_PORT", cls.ui_port),
+            dashboard_port=number("NELO_DASHBOARD_PORT", cls.dashboard_port),
+            dashboard_address=env.get("NELO_DASHBOARD_ADDRESS") or cls.dashboard_address,
+            sqs_port=number("NELO_DEMO_SQS_PORT", cls.sqs_port),
+        )
+
+
+def _demo_environment(settings: Settings, options: DemoOptions) -> dict[str, str]:
     env = dict(os.environ)
     # The local server accepts any credentials; these are placeholders, not secrets (R8).
     env.setdefault("AWS_ACCESS_KEY_ID", "demo")
     env.setdefault("AWS_SECRET_ACCESS_KEY", "demo")
     env.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-    env["AWS_ENDPOINT_URL_SQS"] = f"http://127.0.0.1:{SQS_PORT}"
+    env["AWS_ENDPOINT_URL_SQS"] = f"http://127.0.0.1:{options.sqs_port}"
     env["NELO_DATA_DIR"] = str(settings.data_dir)
     env.setdefault("DAGSTER_HOME", str(Path(".dagster_home").resolve()))
     return env
@@ -61,21 +86,21 @@ def _create_queue(env: dict[str, str]) -> str:
     return ensure_queue(client, DEMO_QUEUE_NAME, dead_letter_name=f"{DEMO_QUEUE_NAME}-dlq")
 
 
-def _history_dates(today: date) -> list[date]:
-    return [today - timedelta(days=n) for n in range(HISTORY_DAYS, -1, -1)]  # through today
+def _history_dates(today: date, history_days: int) -> list[date]:
+    return [today - timedelta(days=n) for n in range(history_days, -1, -1)]  # through today
 
 
-def _write_history(settings: Settings, lake: Lake) -> bool:
+def _write_history(settings: Settings, lake: Lake, options: DemoOptions) -> bool:
     """Simulated history into the landing archive, once; False when it is already there."""
     if any(iter_landing_files(lake.landing_dir)):
         return False
     from nelo_assets.simulation.cli import SimulationConfig, write_archive
 
-    start = _history_dates(datetime.now(settings.tz).date())[0]
+    start = _history_dates(datetime.now(settings.tz).date(), options.history_days)[0]
     config = SimulationConfig(
         start=start,
-        days=HISTORY_DAYS + 1,  # through today, up to now: the live stream carries on
-        events_per_day=HISTORY_EVENTS_PER_DAY,
+        days=options.history_days + 1,  # through today, up to now: the live stream carries on
+        events_per_day=options.history_events_per_day,
         timezone=settings.timezone,
         end=datetime.now(UTC),  # late uploads that would arrive after now are not there yet
     )
@@ -86,7 +111,7 @@ def _write_history(settings: Settings, lake: Lake) -> bool:
     return True
 
 
-def _launch_history_backfill(dates: list[date]) -> str:
+def _launch_history_backfill(dates: list[date], ui_port: int) -> str:
     """Ask the running Dagster to backfill bronze (from landing) and everything downstream."""
     # Imported here, not at the top: the launcher itself runs without Dagster loaded.
     from nelo_assets.defs.jobs import DAILY_PIPELINE_ASSETS
@@ -108,7 +133,7 @@ def _launch_history_backfill(dates: list[date]) -> str:
     }
     body = json.dumps({"query": query, "variables": {"params": params}}).encode()
     request = urllib.request.Request(
-        f"http://127.0.0.1:{UI_PORT}/graphql",
+        f"http://127.0.0.1:{ui_port}/graphql",
         data=body,
         headers={"Content-Type": "application/json"},
     )
@@ -120,9 +145,14 @@ def _launch_history_backfill(dates: list[date]) -> str:
 
 
 def run() -> int:
+    try:
+        options = DemoOptions.from_env(os.environ)
+    except DemoError as exc:
+        print(f"make demo: {exc}", file=sys.stderr)
+        return 1
     settings = Settings.from_env()
     lake = Lake.from_settings(settings)
-    env = _demo_environment(settings)
+    env = _demo_environment(settings, options)
     log_dir = Path(env["DAGSTER_HOME"]) / "demo-logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     children = []
@@ -134,15 +164,23 @@ def run() -> int:
     signal.signal(signal.SIGINT, shutdown)
     signal.signal(signal.SIGTERM, shutdown)
     try:
-        sqs_api = f"http://127.0.0.1:{SQS_PORT}/moto-api/"
+        sqs_api = f"http://127.0.0.1:{options.sqs_port}/moto-api/"
         if processes.http_ok(sqs_api):
             # Left by a demo that was killed (kill -9 reaches no clean-up): it holds the queue,
             # with the messages nobody has ingested yet, so use it rather than lose them.
-            print(f"reusing the local SQS server already on port {SQS_PORT}")
+            print(f"reusing the local SQS server already on port {options.sqs_port}")
         else:
             children.append(
                 processes.start(
-                    [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(SQS_PORT)],
+                    [
+                        sys.executable,
+                        "-m",
+                        "moto.server",
+                        "-H",
+                        "127.0.0.1",
+                        "-p",
+                        str(options.sqs_port),
+                    ],
                     env=env,
                     log_path=log_dir / "sqs-server.log",
                 )
@@ -154,7 +192,7 @@ def run() -> int:
         env["NELO_SQS_QUEUE_URL"] = queue_url
         print(f"SQS queue (moto server): {queue_url}")
 
-        new_history = _write_history(settings, lake)
+        new_history = _write_history(settings, lake, options)
         publish_views(lake)
 
         children.append(
@@ -183,7 +221,7 @@ def run() -> int:
                     "-w",
                     "workspace.yaml",
                     "-p",
-                    str(UI_PORT),
+                    str(options.ui_port),
                 ],
                 env=env,
                 log_path=log_dir / "dagster.log",
@@ -200,9 +238,9 @@ def run() -> int:
                     "--server.headless",
                     "true",
                     "--server.address",
-                    DASHBOARD_ADDRESS,
+                    options.dashboard_address,
                     "--server.port",
-                    str(DASHBOARD_PORT),
+                    str(options.dashboard_port),
                     "--browser.gatherUsageStats",
                     "false",
                 ],
@@ -211,17 +249,20 @@ def run() -> int:
             )
         )
         processes.wait_until(
-            lambda: processes.http_ok(f"http://127.0.0.1:{UI_PORT}/server_info"),
+            lambda: processes.http_ok(f"http://127.0.0.1:{options.ui_port}/server_info"),
             STARTUP_DEADLINE_SECONDS,
             "Dagster",
             children,
         )
         if new_history:
-            backfill_id = _launch_history_backfill(_history_dates(datetime.now(settings.tz).date()))
+            today = datetime.now(settings.tz).date()
+            backfill_id = _launch_history_backfill(
+                _history_dates(today, options.history_days), options.ui_port
+            )
             print(f"history backfill launched: {backfill_id}")
         print(
-            f"\nDagster UI:       http://127.0.0.1:{UI_PORT}\n"
-            f"Dashboard:        http://{DASHBOARD_ADDRESS}:{DASHBOARD_PORT}\n"
+            f"\nDagster UI:       http://127.0.0.1:{options.ui_port}\n"
+            f"Dashboard:        http://{options.dashboard_address}:{options.dashboard_port}\n"
             f"Query surface:    {lake.duckdb_path} (open read-only)\n"
             f"Logs:             {log_dir}\n"
             "Live traffic flows into the queue; the sqs sensor ingests it and automation builds "

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import psycopg2
 
-from nelo_assets.simulation import processes
+from nelo_assets.service import processes
 
 # The variables deploy/dagster.yaml reads; never written to a file (R8).
 PG_HOST = "DAGSTER_PG_HOST"

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from nelo_assets.ingestion.bronze import read_bronze, read_quarantine
-from nelo_assets.ops.copy_lake import main
 from nelo_assets.simulation.cli import SimulationConfig, write_archive
+from nelo_assets.storage.copy_lake import main
 from nelo_assets.storage.lake import Lake
 from nelo_assets.transform.pipeline import build_everything
 from nelo_assets_tests.helpers import REPO, settings_for
@@ -55,7 +55,7 @@ def test_a_local_lake_is_copied_verified_and_read_from_s3(
 )
 def test_mistakes_are_one_line_and_exit_2(args: list[str], message: str) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "nelo_assets.ops.copy_lake", *args],
+        [sys.executable, "-m", "nelo_assets.storage.copy_lake", *args],
         cwd=REPO,
         capture_output=True,
         text=True,

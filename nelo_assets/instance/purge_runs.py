@@ -6,7 +6,7 @@ and check history, and deleting them would make automation see missing partition
 the rest: empty ingest runs, failed or cancelled runs that produced nothing. Run it daily (cron,
 a Kubernetes CronJob or an ECS scheduled task) against the production instance:
 
-    DAGSTER_HOME=... python -m nelo_assets.ops.purge_runs --older-than-days 90
+    DAGSTER_HOME=... python -m nelo_assets.instance.purge_runs --older-than-days 90
 """
 
 from __future__ import annotations
@@ -14,16 +14,17 @@ from __future__ import annotations
 import argparse
 import sys
 from datetime import UTC, datetime, timedelta
-from typing import Any
+
+import dagster as dg
 
 BATCH = 500
 
 
-def purge_runs(instance: Any, older_than_days: int, *, dry_run: bool = False) -> tuple[int, int]:
+def purge_runs(
+    instance: dg.DagsterInstance, older_than_days: int, *, dry_run: bool = False
+) -> tuple[int, int]:
     """(runs deleted, runs kept because they hold asset history), for finished runs created
     more than `older_than_days` ago."""
-    import dagster as dg  # here, not at import: the core stays free of Dagster
-
     history = (
         dg.DagsterEventType.ASSET_MATERIALIZATION,
         dg.DagsterEventType.ASSET_CHECK_EVALUATION,
@@ -57,14 +58,13 @@ def purge_runs(instance: Any, older_than_days: int, *, dry_run: bool = False) ->
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m nelo_assets.ops.purge_runs", description=__doc__
+        prog="python -m nelo_assets.instance.purge_runs", description=__doc__
     )
     parser.add_argument("--older-than-days", type=int, default=90)
     parser.add_argument("--dry-run", action="store_true", help="count, delete nothing")
     args = parser.parse_args(argv)
     if args.older_than_days < 1:
         parser.error("--older-than-days must be at least 1")
-    import dagster as dg
 
     with dg.DagsterInstance.get() as instance:
         deleted, kept = purge_runs(instance, args.older_than_days, dry_run=args.dry_run)
