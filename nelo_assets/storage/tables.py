@@ -371,10 +371,11 @@ TABLES: dict[str, Table] = {
                 "One row per silver_events row, with its session.\n\n"
                 "Sessions: per user_id, events in (event_timestamp, event_id) order. An event "
                 "starts a new session when it is the user's first event or comes more than 30 "
-                "minutes after the user's previous one. Sessions continue across midnight and "
-                "across partitions, and the same events always give the same session_id. A "
-                "partition looks back one day for a session's start, so a session active for "
-                "more than 24 hours may be split; nothing else splits or merges sessions."
+                "minutes (SESSION_GAP_SECONDS) after the user's previous one. Sessions continue "
+                "across midnight and across partitions, and the same events always give the "
+                "same session_id. A partition looks back one day for a session's start, so a "
+                "session active for more than 24 hours may be split; nothing else splits or "
+                "merges sessions."
             ),
         ),
         Table(
@@ -392,8 +393,8 @@ TABLES: dict[str, Table] = {
                 "explicit;\n"
                 "2. else the item_list_name of the same user's latest select_item row for the "
                 "same item_id with a list name, at or before this event's time (a click at the "
-                "same instant counts) and at most 7 days before it, latest by "
-                "(event_timestamp, event_id): last_click;\n"
+                "same instant counts) and at most 7 days (ATTRIBUTION_WINDOW_HOURS) before it, "
+                "latest by (event_timestamp, event_id): last_click;\n"
                 "3. else (not set): none.\n\n"
                 "Other events are credited to their own item_list_name (explicit), or to "
                 "(not set) (none) when they have none. A conversion counts on its own event_date."
