@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 export NELO_DATA_DIR ?= $(CURDIR)/data
 
-.PHONY: venv test lint format demo dev prod dashboard bench bench-quick schema lock snapshot clean
+.PHONY: venv test lint format demo dev prod dashboard bench bench-quick schema docs lock snapshot clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -60,6 +60,10 @@ bench-quick: $(STAMP)
 # Regenerate docs/event-schema.json from the pydantic contract.
 schema: $(STAMP)
 	$(BIN)/python -m nelo_assets.ingestion.schema_export docs/event-schema.json
+
+# Regenerate docs/tables.md from the table registry (nelo_assets/storage/tables.py).
+docs: $(STAMP)
+	$(BIN)/python -m nelo_assets.storage.tables_doc docs/tables.md
 
 # Regenerate constraints.txt (pinned versions of every dependency) from a clean resolve.
 lock:

@@ -327,7 +327,7 @@ def _settled(instance: Instance, sqs: Any, queue_url: str, quiet_s: float) -> bo
 
 
 def _probe_body(probe: Probe, moment: datetime) -> str:
-    """A contract-valid `view_item_list` event (EVENTS.md) with the probe's list and item."""
+    """A contract-valid `view_item_list` event (docs/events.md) with the probe's list and item."""
     return json.dumps(
         {
             "event_id": str(uuid4()),

@@ -1,4 +1,4 @@
-"""The event contract of EVENTS.md in code: the only place that decides valid, routable or quarantined.
+"""The event contract of docs/events.md in code: the only place that decides valid, routable or quarantined.
 
 `route_message` is what ingestion needs (the time of each event), `parse_message` / `parse_event`
 what silver needs (the whole event). None of them raises on any message content: every failure,
@@ -76,7 +76,7 @@ _T = TypeVar("_T")
 
 
 class ContractError(ValueError):
-    """A rule of EVENTS.md is broken: `reason` is its code, `detail` says what exactly."""
+    """A rule of docs/events.md is broken: `reason` is its code, `detail` says what exactly."""
 
     def __init__(self, reason: Reason, detail: str) -> None:
         super().__init__(f"{reason}: {detail}")

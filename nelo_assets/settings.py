@@ -1,4 +1,4 @@
-"""Runtime settings, read once from the environment variables of ARCHITECTURE.md."""
+"""Runtime settings, read once from the environment variables of the README."""
 
 from __future__ import annotations
 

@@ -154,7 +154,7 @@ def write_bronze(lake: Lake, rows: list[dict[str, Any]], name: str = "batch-0") 
 
 
 LONG = "x" * 129
-# (event, reason, words the detail must hold), one per rule and field (EVENTS.md, Validity)
+# (event, reason, words the detail must hold), one per rule and field (docs/events.md, Validity)
 FAULTS: list[tuple[dict[str, Any], str, str]] = [
     ({"event_timestamp": EVENT_TS, "user_id": "u1"}, "missing_field", "event_name"),
     (raw_event(event_name=None), "missing_field", "event_name"),
@@ -429,7 +429,7 @@ class QueueLake:
 
 @dataclass(frozen=True)
 class Sent:
-    """A body to send, and where each of its events must end up (computed from EVENTS.md)."""
+    """A body to send, and where each of its events must end up (computed from docs/events.md)."""
 
     body: str
     bronze: dict[int, date]  # batch_index -> event_date

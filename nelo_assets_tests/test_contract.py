@@ -1,4 +1,4 @@
-"""The event contract (EVENTS.md), rule by rule, through parse_message, route_message and parse_event."""
+"""The event contract (docs/events.md), rule by rule, through parse_message, route_message and parse_event."""
 
 from __future__ import annotations
 
@@ -699,7 +699,7 @@ def test_schema_agrees_with_the_code_on_examples() -> None:
 
 
 def test_numeric_strings_are_ascii_digits_only() -> None:
-    """EVENTS.md's numeric strings are ASCII numbers; Arabic-Indic digits are not a quantity."""
+    """docs/events.md's numeric strings are ASCII numbers; Arabic-Indic digits are not a quantity."""
     assert (
         rejected(event(items=[{"item_id": "sku", "quantity": "\u0663"}])).reason == "invalid_item"
     )

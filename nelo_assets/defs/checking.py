@@ -112,7 +112,7 @@ def evaluate_days(
     A range run (a backfill chunk) records each day's evaluation on that day's partition, so
     the UI shows which day failed; then one result per check for the run, failed when any day
     failed and naming those days, so a blocking check still stops the chunk's downstream steps
-    (Dagster 1.13 gives a range run's check result no partition of its own; §16).
+    (Dagster 1.13 gives a range run's check result no partition of its own; decisions §16).
     """
     days = partition_dates(context)
     if len(days) == 1:

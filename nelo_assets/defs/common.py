@@ -7,7 +7,7 @@ from typing import Any
 from dagster import AssetCheckExecutionContext, AssetExecutionContext, BackfillPolicy
 
 from nelo_assets.defs.automation import follow_upstream
-from nelo_assets.defs.metadata import code_references
+from nelo_assets.defs.metadata import code_references, table_schema
 from nelo_assets.defs.partitions import daily_partitions
 from nelo_assets.storage.tables import TABLES
 
@@ -30,14 +30,18 @@ def partitioning(*tables: str) -> dict[str, Any]:
 
 def spec_kwargs(group: str, *tables: str, automated: bool = True) -> dict[str, Any]:
     """What the asset in `group` that publishes `tables` (its stored table, then any view over
-    it) shares with every other asset: kinds, owners, links to the tables' SQL models, and
+    it) shares with every other asset: kinds, owners, links to the tables' SQL models, the
+    columns of the table published under its name (the last), each with its meaning, and
     automation that follows upstream unless `automated` is False. A multi_asset adds
     `partitioning` once for all its specs."""
     kwargs: dict[str, Any] = {
         "group_name": group,
         "kinds": KINDS,
         "owners": OWNERS,
-        "metadata": {"dagster/code_references": code_references(*tables)},
+        "metadata": {
+            "dagster/code_references": code_references(*tables),
+            "dagster/column_schema": table_schema(tables[-1]),
+        },
     }
     if automated:
         kwargs["automation_condition"] = follow_upstream()

@@ -10,7 +10,7 @@ from nelo_assets.transform.business_rules import ATTRIBUTION_LOOKBACK_DAYS, SESS
 daily_partitions = DailyPartitionsDefinition(
     start_date=SETTINGS.start_date.isoformat(),
     timezone=SETTINGS.timezone,
-    # Today's partition and tomorrow's: EVENTS.md accepts device clocks up to 24 h ahead.
+    # Today's partition and tomorrow's: docs/events.md accepts device clocks up to 24 h ahead.
     end_offset=2,
 )
 

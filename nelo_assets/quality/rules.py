@@ -197,7 +197,7 @@ def _out_of_range(
 def negative_money(
     con: duckdb.DuckDBPyConnection, view: str, columns: Sequence[str], key: Sequence[str]
 ) -> Outcome:
-    """Money is never negative (EVENTS.md: price and discount >= 0; sums of those)."""
+    """Money is never negative (docs/events.md: price and discount >= 0; sums of those)."""
     return _out_of_range(
         con, view, columns, key, "{c} < 0", f"negative money in {view}", "no negative money"
     )
@@ -206,7 +206,8 @@ def negative_money(
 def rates_outside_unit(
     con: duckdb.DuckDBPyConnection, view: str, columns: Sequence[str], key: Sequence[str]
 ) -> Outcome:
-    """Rates outside [0, 1]: allowed by TABLES.md, reported so their frequency is known."""
+    """Rates outside [0, 1]: allowed (docs/tables.md, Conventions), reported so their frequency
+    is known."""
     return _out_of_range(
         con,
         view,
@@ -295,7 +296,7 @@ def unknown_platform_share(con: duckdb.DuckDBPyConnection, max_share: float) -> 
 
 def cross_partition_duplicates(con: duckdb.DuckDBPyConnection, event_date: date) -> Outcome:
     """event_ids of partition D that also sit in another partition (copies that disagree on the
-    time, EVENTS.md Duplicates: both kept, reported). View: silver_event_ids (event_id,
+    time, docs/events.md, Duplicates: both kept, reported). View: silver_event_ids (event_id,
     event_date) over D and its neighbours."""
     return _problems(
         con,
@@ -318,7 +319,7 @@ def session_violations(con: duckdb.DuckDBPyConnection, event_date: date) -> Outc
     """The session rule (SESSION_GAP_SECONDS) holds for partition D's events within D-1 .. D.
 
     View: sessions_window (fact_events of D-1 and D); sql/checks/session_violations.sql says
-    which splits TABLES.md allows.
+    which splits the rule allows (docs/tables.md, fact_events).
     """
     return _problems(
         con,

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from nelo_assets.settings import SettingsError
 
-# GA4 e-commerce names from EVENTS.md plus the common app events the Nelo app sends; any other
+# GA4 e-commerce names from docs/events.md plus the common app events the Nelo app sends; any other
 # name is valid and kept, but counted by a WARN check so a typo in the app is seen early.
 KNOWN_EVENT_NAMES = frozenset(
     {

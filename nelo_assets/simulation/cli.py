@@ -166,7 +166,7 @@ def _traffic_options(settings: Settings) -> argparse.ArgumentParser:
         type=_fraction,
         default=DEFAULTS.malformed_rate,
         metavar="P",
-        help="broken on purpose, each fault giving one reason code of EVENTS.md (default: %(default)s)",
+        help="broken on purpose, each fault giving one reason code of docs/events.md (default: %(default)s)",
     )
     faults.add_argument(
         "--batch-rate",
@@ -183,7 +183,7 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     parser = _Parser(
         prog=PROG,
         description="Realistic, seeded Nelo app traffic (iOS, Android, web): sessions on a daily "
-        "rhythm, item-list funnels, every wire form of EVENTS.md, duplicates, late uploads and "
+        "rhythm, item-list funnels, every wire form of docs/events.md, duplicates, late uploads and "
         "malformed messages of every reason code.",
         epilog="examples:\n"
         "  nelo-simulate archive --out data/landing --start 2026-01-01 --days 14\n"

@@ -1,4 +1,4 @@
-"""Broken uploads: each fault is built to produce exactly one reason code of EVENTS.md.
+"""Broken uploads: each fault is built to produce exactly one reason code of docs/events.md.
 
 A message-level fault spoils the whole body; an event-level fault spoils one member of the
 upload and leaves the others valid. Every fault is a bug or accident seen in real apps.

@@ -1,4 +1,4 @@
-"""The rules of TABLES.md that code and SQL share, each defined once and bound into SQL as a parameter."""
+"""The rules of docs/tables.md that code and SQL share, each defined once and bound into SQL as a parameter."""
 
 from __future__ import annotations
 

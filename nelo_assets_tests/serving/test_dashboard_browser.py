@@ -144,7 +144,7 @@ def mart_positions(db: Path) -> list[list[str]]:
 
 
 def mart_clicks_over_expected(db: Path, list_name: str) -> str:
-    """TABLES.md's clicks over expected of one list over the whole sample, by direct SQL."""
+    """docs/tables.md's clicks over expected of one list over the whole sample, by direct SQL."""
     with duckdb.connect(str(db), read_only=True) as con:
         (value,) = con.execute(
             """

@@ -251,7 +251,7 @@ def comparable(version: tuple) -> tuple:
 
 
 def scd2_oracle(rows: list[dict[str, Any]]) -> list[tuple]:
-    """TABLES.md's dim_items rule, row by row in plain Python."""
+    """docs/tables.md's dim_items rule, row by row in plain Python."""
     by_item: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
         by_item[row["item_id"]].append(row)

@@ -83,7 +83,7 @@ def session_starts(events: list[dict[str, Any]], day: date) -> dict[str, str]:
 
 
 def expected_attribution(events: list[dict[str, Any]]) -> dict[str, tuple[str, str]]:
-    """attributed_item_list_name and attribution_source of every item row, by TABLES.md."""
+    """attributed_item_list_name and attribution_source of every item row, by docs/tables.md."""
     clicks: dict[tuple[str, str], list[tuple[datetime, str, int, str]]] = defaultdict(list)
     for ev in events:
         for index, it in enumerate(ev["items"]):

@@ -182,7 +182,7 @@ def list_row(
     attributed: tuple[int, int, int, str, int],
     rates: tuple[float | None, float | None],
 ) -> dict[str, Any]:
-    """A mart_item_list_daily row for day D, from its metrics grouped as in TABLES.md."""
+    """A mart_item_list_daily row for day D, from its metrics grouped as in docs/tables.md."""
     cart, checkout, purchased, revenue, purchasers = attributed
     return {
         "event_date": D,
@@ -232,7 +232,7 @@ def product_row(
     users: tuple[int, int, int],
     rates: tuple[float | None, float | None, float | None],
 ) -> dict[str, Any]:
-    """A mart_product_daily_metrics row for day D, from its metrics grouped as in TABLES.md."""
+    """A mart_product_daily_metrics row for day D, from its metrics grouped as in docs/tables.md."""
     viewed, added, checked_out, purchased, revenue = funnel
     return {
         "event_date": D,
@@ -422,7 +422,7 @@ ENGAGEMENT_COLUMNS = [
 
 
 def test_master_list_items_engagement_columns_and_rows(lake: Lake) -> None:
-    # A copy of E10 whose time disagrees lands on D0 too (EVENTS.md, Duplicates): both kept.
+    # A copy of E10 whose time disagrees lands on D0 too (docs/events.md, Duplicates): both kept.
     copy = event("E10", "purchase", "u2", at(D0, 20), None, (item("P3", 1, "2.00", "deals"),))
     write_fixture(lake, [*FIXTURE, copy])
 

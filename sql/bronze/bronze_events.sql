@@ -1,6 +1,6 @@
 -- bronze_events: one row per (message_id, batch_index). Ingestion appends one file per landing
 -- batch and a rebuild compacts them, so the same message can be stored more than once; the
--- earliest recorded receipt wins (EVENTS.md, Duplicates). The keeper is chosen on keys and the
+-- earliest recorded receipt wins (docs/events.md, Duplicates). The keeper is chosen on keys and the
 -- stored row's identity (file, row number) alone, then joined back, so the window never
 -- carries the raw JSON (a third less CPU, 40% less memory on a 1M-event day).
 -- input: bronze_parts (bronze files bound with their row identity: filename, file_row_number)

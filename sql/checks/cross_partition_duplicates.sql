@@ -1,5 +1,5 @@
 -- cross_partition_duplicates: event_ids of partition D that also sit in another partition
--- (copies that disagree on the time, EVENTS.md Duplicates: both kept, reported).
+-- (copies that disagree on the time, docs/events.md, Duplicates: both kept, reported).
 -- input: silver_event_ids (silver_events of D and its neighbours)
 -- params: $1 event_date (D)
 -- output: one text column `problem` per event_id

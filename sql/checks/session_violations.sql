@@ -1,8 +1,8 @@
--- session_violations: the session rule (TABLES.md, Sessions) re-derived from fact_events. Per
--- user, in (event_timestamp, event_id) order, consecutive events further apart than the session
--- gap must be in different sessions, and events at most the gap apart in the same one, unless
--- that run of events reaches back to the user's first event in the window: it may have started
--- before D-1 and so have been active for more than 24 h, which TABLES.md allows to be split.
+-- session_violations: the session rule (docs/tables.md, fact_events) re-derived from fact_events.
+-- Per user, in (event_timestamp, event_id) order, consecutive events further apart than the session
+-- gap must be in different sessions, and events at most the gap apart in the same one, unless that
+-- run of events reaches back to the user's first event in the window: it may have started before
+-- D-1 and so have been active for more than 24 h, which docs/tables.md allows to be split.
 -- input: sessions_window (fact_events of $1 - 1 .. $1)
 -- params: $1 event_date (D), $2 session gap in seconds
 -- output: one text column `problem` per violation

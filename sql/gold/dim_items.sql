@@ -1,7 +1,7 @@
 -- dim_items: SCD type 2 over (item_name, item_brand, item_category). A version is a maximal run
 -- of identical triples among all of an item's rows in (event_timestamp, event_id) order, so
 -- A, B, A is three versions and a late row only splits a version when its triple differs
--- (TABLES.md, Gold). NULL attributes compare equal: a missing brand is not a change.
+-- (docs/tables.md, dim_items). NULL attributes compare equal: a missing brand is not a change.
 --
 -- Sorting every row of all history is what costs, so a hash aggregate first folds the rows into
 -- segments (pieces of one run): an item's rows of one UTC day that share one triple are one

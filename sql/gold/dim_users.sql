@@ -1,5 +1,5 @@
 -- dim_users: one row per user over all time: first and last sighting, platforms, sessions,
--- events, purchases and purchase revenue (refunds are not subtracted; TABLES.md, Gold).
+-- events, purchases and purchase revenue (refunds are not subtracted; docs/tables.md, dim_users).
 -- input: fact_events, fact_event_items (every partition)
 with user_events as (
     select

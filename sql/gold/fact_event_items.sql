@@ -1,5 +1,5 @@
 -- fact_event_items: one row per silver_items row of the partition, with its session and the
--- list it is credited to (TABLES.md, List attribution). A conversion row without a list of its
+-- list it is credited to (docs/tables.md, fact_event_items). A conversion row without a list of its
 -- own takes the list of the same user's latest click on the same item_id at most the
 -- attribution window (a week) before.
 -- input: items_window (silver_items of event_date $1 minus the attribution lookback .. $1),

@@ -1,5 +1,5 @@
--- fact_events: one row per silver_events row of the partition, with its session (TABLES.md,
--- Sessions). Per user, ordered by (event_timestamp, event_id), a session starts at the first
+-- fact_events: one row per silver_events row of the partition, with its session (docs/tables.md,
+-- fact_events). Per user, ordered by (event_timestamp, event_id), a session starts at the first
 -- event or after a gap longer than the session gap (30 minutes). Reading the day before lets a
 -- session cross midnight; a session whose start lies further back is split at the window's
 -- first event.

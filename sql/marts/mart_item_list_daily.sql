@@ -1,6 +1,6 @@
 -- mart_item_list_daily: per event_date and list, GA4 list views, clicks and the conversions
--- attributed to the list (TABLES.md, Metrics). An event belongs to the lists of its item rows,
--- or to its event-level list when it has no items; a missing or empty name is '(not set)'.
+-- attributed to the list (docs/tables.md). An event belongs to the lists of its item rows, or to
+-- its event-level list when it has no items; a missing or empty name is '(not set)'.
 -- input: fact_events, fact_event_items (one partition)
 with list_item_rows as (
     select

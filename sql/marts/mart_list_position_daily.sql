@@ -1,7 +1,7 @@
 -- mart_list_position_daily: per event_date, list and position, item impressions and clicks
--- (TABLES.md, Metrics), so the position effect can be told apart from the list. An item row
--- belongs to its own list (after the event-level fallback; missing or empty is '(not set)'),
--- as in mart_item_list_daily; rows without a position are left out.
+-- (docs/tables.md), so the position effect can be told apart from the list. An item row belongs to
+-- its own list (after the event-level fallback; missing or empty is '(not set)'), as in
+-- mart_item_list_daily; rows without a position are left out.
 -- input: fact_event_items (one partition)
 with positioned_rows as (
     select

@@ -1,5 +1,5 @@
--- mart_product_daily_metrics: per event_date and item, the GA4 e-commerce funnel (TABLES.md,
--- Metrics). Names and categories are joined at query time by the mart_product_daily view.
+-- mart_product_daily_metrics: per event_date and item, the GA4 e-commerce funnel
+-- (docs/tables.md). Names and categories are joined at query time by the mart_product_daily view.
 -- input: fact_event_items (one partition)
 with funnel_rows as (
     select event_date, item_id, event_name, user_id, coalesce(quantity, 1) as qty, total_price

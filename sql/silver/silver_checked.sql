@@ -1,6 +1,6 @@
 -- silver_checked: every bronze event of the partition, its JSON parsed once, checked against
--- EVENTS.md (Validity: the first broken rule gives reason and detail; bronze has already checked
--- the time, rules 3 and 4), with its event-level fields flattened and its items read.
+-- docs/events.md (Validity: the first broken rule gives reason and detail; bronze has already
+-- checked the time, rules 3 and 4), with its event-level fields flattened and its items read.
 -- silver_kept, silver_events, silver_items and the silver quarantine are all read from it.
 -- input: bronze_events; macros: silver_macros
 with parsed as (

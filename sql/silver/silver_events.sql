@@ -1,4 +1,4 @@
--- silver_events: one row per valid, de-duplicated event of the partition (TABLES.md).
+-- silver_events: one row per valid, de-duplicated event of the partition (docs/tables.md).
 -- input: silver_checked, silver_kept
 select
     event_id,

@@ -1,4 +1,4 @@
--- silver_items: one row per item of a silver_events row (TABLES.md), flattened with the GA4
+-- silver_items: one row per item of a silver_events row (docs/tables.md), flattened with the GA4
 -- list fallback and the custom params (in_stock, discounts) read from the item or its params.
 -- input: silver_checked, silver_kept; macros: silver_macros
 with item_rows as (

@@ -1,5 +1,5 @@
 -- silver_kept: the copy kept of each event_id among the valid events of the partition: the first
--- received, by (received_at, message_id, batch_index) (EVENTS.md, Duplicates). Invalid copies
+-- received, by (received_at, message_id, batch_index) (docs/events.md, Duplicates). Invalid copies
 -- do not compete. Only the keys, so that the window stays small.
 -- input: silver_checked
 select

@@ -1,5 +1,5 @@
 -- silver_quarantine: the bronze events of the partition that break the contract, each with the
--- first rule it breaks (EVENTS.md, Validity). Replaced as a whole with the partition.
+-- first rule it breaks (docs/events.md, Validity). Replaced as a whole with the partition.
 -- input: silver_checked
 select
     message_id,

@@ -1,5 +1,5 @@
 -- mart_product_daily: the daily product funnel with the item's CURRENT name, brand and category,
--- joined at query time so a rename shows on every date (TABLES.md, Metrics).
+-- joined at query time so a rename shows on every date (docs/tables.md, mart_product_daily).
 -- input: mart_product_daily_metrics, dim_items
 select
     metrics.event_date,

@@ -1,6 +1,6 @@
--- master_list_items_engagement: every item row shown or acted on in a named list, with its
--- event's context (TABLES.md, Gold). A copy of an event that disagrees on the time sits in
--- another partition, so the join also matches the date to keep one event row per item row.
+-- master_list_items_engagement: every item row shown or acted on in a named list, with its event's
+-- context (docs/tables.md). A copy of an event that disagrees on the time sits in another
+-- partition, so the join also matches the date to keep one event row per item row.
 -- input: fact_event_items, fact_events
 select
     items.event_item_id,

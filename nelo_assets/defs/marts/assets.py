@@ -35,7 +35,10 @@ def _build_days(
         preview: Any = markdown_preview(
             con, f"select * from read_parquet(?) order by {order_by}", [path]
         )
-    return MaterializeResult(metadata=days_metadata(table, rows, preview=preview))
+    # The columns of the table published under the asset's name, as its definition shows them:
+    # for mart_product_daily, the view with the product names over the stored metrics.
+    published = context.asset_key.to_user_string()
+    return MaterializeResult(metadata=days_metadata(published, rows, preview=preview))
 
 
 @asset(deps=["fact_events", "fact_event_items"], **asset_kwargs("marts", "mart_item_list_daily"))

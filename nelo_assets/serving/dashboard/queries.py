@@ -305,8 +305,9 @@ def position_click_rates(db_path: Path, filters: Filters) -> pl.DataFrame:
 
 
 def clicks_over_expected(db_path: Path, filters: Filters) -> pl.DataFrame:
-    """Per chosen list: its item clicks over the clicks its positions predict (TABLES.md), the
-    expected rate of a position R_p being its click rate over all lists in the range."""
+    """Per chosen list: its item clicks over the clicks its positions predict (docs/tables.md,
+    mart_list_position_daily), the expected rate of a position R_p being its click rate over all
+    lists in the range."""
     sql = f"""
     {POSITIONS},
     position_rates as (
