@@ -13,7 +13,7 @@ from bench import backfill as bench_backfill
 from nelo_assets.simulation.cli import SimulationConfig, write_archive
 from nelo_assets.storage.lake import Lake
 from nelo_assets.transform.pipeline import DIMENSION_BUILDS, PARTITION_BUILDS
-from nelo_assets_tests.helpers import REPO
+from nelo_assets_tests.environment import REPO
 
 REQUIRED = {
     "transform_events_per_s",
