@@ -42,10 +42,10 @@ def transform(lake: Lake, settings: Settings, day: date) -> dict:
     """Bronze of one day to every gold table of that day (dimensions included), timed per table:
     pipeline.build_partitions for the day, then the dimensions, step by step."""
     steps: dict[str, float] = {}
-    for table, build in PARTITION_BUILDS:
+    for step in PARTITION_BUILDS:
         started = time.perf_counter()
-        build(lake, settings, day)
-        steps[table] = round(time.perf_counter() - started, 2)
+        step.build(lake, settings, day)
+        steps[step.name] = round(time.perf_counter() - started, 2)
     for table, build_dimension in DIMENSION_BUILDS:
         started = time.perf_counter()
         build_dimension(lake, settings)

@@ -1,6 +1,6 @@
-"""Shared fixtures: one moto server over HTTP per session (SQS and S3), a fresh queue and lake per
-test (the lake local, or on S3 in a fresh bucket where a test asks for both), an empty lake with
-its settings, and the dashboard's sample lake built once per run."""
+"""Fixtures of every test folder: one moto server over HTTP per session (SQS and S3), a fresh queue
+and lake per test (the lake local, or on S3 in a fresh bucket where a test asks for both), and an
+empty lake with its settings. A folder's own fixtures are in its conftest.py."""
 
 from __future__ import annotations
 
@@ -16,17 +16,10 @@ import pytest
 from nelo_assets.defs.resources import SQSResource
 from nelo_assets.ingestion.sqs import ensure_queue
 from nelo_assets.service import processes
-from nelo_assets.serving.dashboard.sample import build_sample_lake
 from nelo_assets.settings import Settings
 from nelo_assets.storage.lake import Lake
-from nelo_assets_tests.helpers import (
-    TEST_START_DATE,
-    TEST_TIMEZONE,
-    QueueLake,
-    free_port,
-    settings_for,
-)
-from nelo_assets_tests.postgres import postgres_cluster, postgres_env  # noqa: F401 (fixtures)
+from nelo_assets_tests.environment import TEST_START_DATE, TEST_TIMEZONE, free_port, settings_for
+from nelo_assets_tests.queue_lake import QueueLake
 
 _AWS_ENV = {
     "AWS_DEFAULT_REGION": "us-east-1",
@@ -119,12 +112,3 @@ def lake(tmp_path: Path) -> Lake:
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return settings_for(tmp_path)
-
-
-@pytest.fixture(scope="session")
-def dashboard_sample(tmp_path_factory: pytest.TempPathFactory) -> Lake:
-    """The simulated sample lake the dashboard tests read (nelo_assets.serving.dashboard.sample)."""
-    root = tmp_path_factory.getbasetemp()
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        root = root.parent  # shared by the workers of this run: built once
-    return build_sample_lake(root / "dashboard_sample")

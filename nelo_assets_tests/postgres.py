@@ -17,7 +17,7 @@ from uuid import uuid4
 import pytest
 
 from nelo_assets.service.postgres import LocalCluster, bin_dir
-from nelo_assets_tests.helpers import free_port
+from nelo_assets_tests.environment import free_port
 
 
 @pytest.fixture(scope="session")
@@ -57,6 +57,6 @@ def postgres_storage() -> dict:
     """The `storage:` block of deploy/dagster.yaml (env references, psycopg2 scheme)."""
     import yaml
 
-    from nelo_assets_tests.helpers import REPO
+    from nelo_assets_tests.environment import REPO
 
     return yaml.safe_load((REPO / "deploy" / "dagster.yaml").read_text())["storage"]

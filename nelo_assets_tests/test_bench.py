@@ -13,7 +13,7 @@ from bench import backfill as bench_backfill
 from nelo_assets.simulation.cli import SimulationConfig, write_archive
 from nelo_assets.storage.lake import Lake
 from nelo_assets.transform.pipeline import DIMENSION_BUILDS, PARTITION_BUILDS
-from nelo_assets_tests.helpers import REPO
+from nelo_assets_tests.environment import REPO
 
 REQUIRED = {
     "transform_events_per_s",
@@ -28,7 +28,7 @@ REQUIRED = {
     "transform_vs_parse_floor",
 }
 # The bench times every build step of the pipeline, one entry each.
-TRANSFORM_TABLES = {name for name, _ in (*PARTITION_BUILDS, *DIMENSION_BUILDS)}
+TRANSFORM_TABLES = {step.name for step in PARTITION_BUILDS} | {name for name, _ in DIMENSION_BUILDS}
 
 
 @pytest.mark.slow

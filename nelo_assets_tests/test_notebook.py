@@ -8,7 +8,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from nelo_assets_tests.helpers import REPO
+from nelo_assets_tests.environment import REPO
 
 NOTEBOOK = REPO / "notebooks" / "analytics.ipynb"
 

@@ -30,6 +30,7 @@ from nelo_assets.ingestion.drain import (
     pause_point,
 )
 from nelo_assets.storage.lake import Lake
+from nelo_assets.transform.pipeline import PARTITION_BUILDS
 
 INGEST_JOB_NAME = "ingest_job"
 INGEST_POOL = "ingest"
@@ -152,15 +153,10 @@ def ingest_job() -> None:
 
 
 # Bronze (from the landing archive) to the marts: what a contract fix or a lost disk re-runs.
+# Bronze, then the assets of the one-process pipeline's steps, in their order.
 DAILY_PIPELINE_ASSETS = (
     "bronze_events",
-    "silver_events",
-    "silver_items",
-    "fact_events",
-    "fact_event_items",
-    "mart_item_list_daily",
-    "mart_product_daily",
-    "mart_list_position_daily",
+    *(asset for step in PARTITION_BUILDS for asset in step.assets),
 )
 daily_pipeline = define_asset_job(
     "daily_pipeline",

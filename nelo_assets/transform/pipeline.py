@@ -7,6 +7,7 @@ one process, for tests, benchmarks and the notebook, with no Dagster in between.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import date
 
 from nelo_assets.ingestion.bronze import rebuild_bronze_partitions
@@ -21,14 +22,30 @@ from nelo_assets.transform.marts import (
 )
 from nelo_assets.transform.silver import build_silver_partition
 
-# Each partitioned table's build, in dependency order: a step reads only the tables before it.
-PARTITION_BUILDS: tuple[tuple[str, Callable[[Lake, Settings, date], object]], ...] = (
-    ("silver", build_silver_partition),
-    ("fact_events", build_fact_events),
-    ("fact_event_items", build_fact_event_items),
-    ("mart_item_list_daily", build_mart_item_list_daily),
-    ("mart_product_daily_metrics", build_mart_product_daily_metrics),
-    ("mart_list_position_daily", build_mart_list_position_daily),
+
+@dataclass(frozen=True)
+class PartitionBuild:
+    """One step of a day's build: its name in timings, the assets it publishes (as the Dagster
+    graph names them) and the function that writes one day of them."""
+
+    name: str
+    assets: tuple[str, ...]
+    build: Callable[[Lake, Settings, date], object]
+
+
+# The graph order, written once: each step reads only bronze and the steps before it. The daily
+# pipeline job selects bronze and these assets (defs/jobs.py); a test holds them to the deps.
+PARTITION_BUILDS: tuple[PartitionBuild, ...] = (
+    PartitionBuild("silver", ("silver_events", "silver_items"), build_silver_partition),
+    PartitionBuild("fact_events", ("fact_events",), build_fact_events),
+    PartitionBuild("fact_event_items", ("fact_event_items",), build_fact_event_items),
+    PartitionBuild("mart_item_list_daily", ("mart_item_list_daily",), build_mart_item_list_daily),
+    PartitionBuild(
+        "mart_product_daily_metrics", ("mart_product_daily",), build_mart_product_daily_metrics
+    ),
+    PartitionBuild(
+        "mart_list_position_daily", ("mart_list_position_daily",), build_mart_list_position_daily
+    ),
 )
 # The dimensions, rebuilt whole from every partition of the facts.
 DIMENSION_BUILDS: tuple[tuple[str, Callable[[Lake, Settings], object]], ...] = (
@@ -40,9 +57,9 @@ DIMENSION_BUILDS: tuple[tuple[str, Callable[[Lake, Settings], object]], ...] = (
 def build_partitions(lake: Lake, settings: Settings, dates: Iterable[date]) -> None:
     """Silver, facts and marts for `dates` (bronze must be there), oldest first per layer."""
     ordered = sorted(set(dates))
-    for _table, build in PARTITION_BUILDS:
+    for step in PARTITION_BUILDS:
         for event_date in ordered:
-            build(lake, settings, event_date)
+            step.build(lake, settings, event_date)
 
 
 def build_everything(lake: Lake, settings: Settings, dates: Iterable[date]) -> None:

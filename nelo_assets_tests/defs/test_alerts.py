@@ -24,14 +24,9 @@ from nelo_assets.defs import alerts
 from nelo_assets.defs.resources import AlertsResource
 from nelo_assets.defs.silver import checks as silver
 from nelo_assets.settings import DEFAULT_UI_BASE_URL
-from nelo_assets_tests.helpers import CHECK_DAY as D
-from nelo_assets_tests.helpers import (
-    DECLARED_CHECKS,
-    World,
-    copy_clean_day,
-    run_checks,
-    write_clean_day,
-)
+from nelo_assets_tests.check_runs import DECLARED_CHECKS, run_checks
+from nelo_assets_tests.clean_day import CHECK_DAY as D
+from nelo_assets_tests.clean_day import World, copy_clean_day, write_clean_day
 
 UI = "http://dagster.example:3000"
 

@@ -40,7 +40,9 @@ from nelo_assets.storage.lake import Lake
 from nelo_assets.storage.sql_models import connect, sql_string
 from nelo_assets.storage.tables import TABLES
 from nelo_assets.transform.pipeline import build_everything
-from nelo_assets_tests.helpers import REPO, QueueLake, free_port, traffic
+from nelo_assets_tests.environment import REPO, free_port
+from nelo_assets_tests.queue_lake import QueueLake
+from nelo_assets_tests.traffic import traffic
 
 pytestmark = pytest.mark.slow
 

@@ -33,8 +33,9 @@ from nelo_assets.service.postgres import connection_count
 from nelo_assets.serving.reader import connect_analytics
 from nelo_assets.simulation.cli import SimulationConfig, write_archive
 from nelo_assets.storage.lake import Lake
-from nelo_assets_tests.helpers import QueueLake, settings_for
+from nelo_assets_tests.environment import settings_for
 from nelo_assets_tests.postgres import postgres_storage
+from nelo_assets_tests.queue_lake import QueueLake
 
 START = date(2026, 4, 1)
 PARTITIONS = 30

@@ -39,16 +39,14 @@ from nelo_assets.ingestion.bronze import rebuild_bronze_partition
 from nelo_assets.simulation.cli import SimulationConfig, write_archive
 from nelo_assets.storage.lake import Lake
 from nelo_assets.transform.pipeline import build_partitions
-from nelo_assets_tests.helpers import (
+from nelo_assets_tests.clean_day import (
     CHECK_DAY,
     CHECK_LIMITS,
-    at,
     check_lake_resource,
     clean_bronze_row,
-    read_rows,
-    settings_for,
-    write_rows,
 )
+from nelo_assets_tests.environment import at, settings_for
+from nelo_assets_tests.rows import read_rows, write_rows
 
 FIRST = date(2026, 4, 1)
 DAYS = [FIRST + timedelta(days=n) for n in range(3)]

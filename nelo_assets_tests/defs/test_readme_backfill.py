@@ -13,7 +13,7 @@ from dagster import AssetKey, DagsterInstance, DagsterRunStatus
 
 from nelo_assets.simulation.cli import SimulationConfig, write_archive
 from nelo_assets.storage.lake import Lake
-from nelo_assets_tests.helpers import REPO
+from nelo_assets_tests.environment import REPO
 
 README_RANGE = ("2026-11-01", "2026-11-14")
 MARTS = ("mart_item_list_daily", "mart_product_daily_metrics", "mart_list_position_daily")

@@ -17,7 +17,8 @@ from nelo_assets.defs.resources import LakeResource, SQSResource
 from nelo_assets.defs.sensors import sqs_sensor
 from nelo_assets.ingestion.bronze import RoutedBatch, record_unannounced
 from nelo_assets.ingestion.sqs import QueueError
-from nelo_assets_tests.helpers import QueueLake, settings_for
+from nelo_assets_tests.environment import settings_for
+from nelo_assets_tests.queue_lake import QueueLake
 
 
 def _tick(

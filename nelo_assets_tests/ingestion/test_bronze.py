@@ -24,14 +24,9 @@ from nelo_assets.ingestion.bronze import (
 from nelo_assets.ingestion.landing import LandedMessage, write_landing_file
 from nelo_assets.storage.lake import Lake
 from nelo_assets.storage.tables import BRONZE_EVENTS
-from nelo_assets_tests.helpers import (
-    TEST_START_DATE,
-    TEST_TIMEZONE,
-    QueueLake,
-    Sent,
-    settings_for,
-    traffic,
-)
+from nelo_assets_tests.environment import TEST_START_DATE, TEST_TIMEZONE, settings_for
+from nelo_assets_tests.queue_lake import QueueLake
+from nelo_assets_tests.traffic import Sent, traffic
 
 
 def _rows(lake: Lake, days: list[date]) -> set[tuple]:

@@ -11,7 +11,7 @@ import duckdb
 from nelo_assets.ingestion.bronze import read_bronze
 from nelo_assets.serving.analytics import publish_views
 from nelo_assets.storage.lake import Lake
-from nelo_assets_tests.helpers import write_rows
+from nelo_assets_tests.rows import write_rows
 
 DAY = date(2026, 3, 1)
 

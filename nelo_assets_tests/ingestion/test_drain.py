@@ -22,7 +22,9 @@ from nelo_assets.ingestion.landing import (
     write_landing_file,
 )
 from nelo_assets.ingestion.sqs import ensure_queue
-from nelo_assets_tests.helpers import BOTH_LAKES, QueueLake, assert_exactly_once, traffic
+from nelo_assets_tests.environment import BOTH_LAKES
+from nelo_assets_tests.queue_lake import QueueLake
+from nelo_assets_tests.traffic import assert_exactly_once, traffic
 
 
 def _days(now: datetime) -> list[date]:

@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 
 from nelo_assets.ingestion.drain import PAUSE_ENV, PAUSE_STAGES
-from nelo_assets_tests.helpers import REPO, QueueLake, assert_exactly_once, traffic
+from nelo_assets_tests.environment import REPO
+from nelo_assets_tests.queue_lake import QueueLake
+from nelo_assets_tests.traffic import assert_exactly_once, traffic
 
 VISIBILITY_TIMEOUT = 2
 

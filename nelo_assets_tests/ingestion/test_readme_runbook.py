@@ -18,7 +18,7 @@ import pytest
 
 from nelo_assets.defs.resources import SQSResource
 from nelo_assets.ingestion.sqs import QueueConfigError, region_from_queue_url
-from nelo_assets_tests.helpers import REPO
+from nelo_assets_tests.environment import REPO
 
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"  # moto's default account

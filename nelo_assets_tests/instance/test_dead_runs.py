@@ -27,7 +27,7 @@ from nelo_assets.defs.partitions import daily_partitions
 from nelo_assets.defs.resources import AlertsResource, LakeResource
 from nelo_assets.ingestion.bronze import RoutedBatch, record_unannounced, unannounced
 from nelo_assets.instance.run_launcher import DEAD_WORKER, worker_status
-from nelo_assets_tests.helpers import QueueLake
+from nelo_assets_tests.queue_lake import QueueLake
 
 LAST = date.fromisoformat(daily_partitions.get_last_partition_key() or "")
 

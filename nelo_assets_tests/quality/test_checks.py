@@ -32,23 +32,19 @@ from nelo_assets.quality.thresholds import Thresholds
 from nelo_assets.settings import SettingsError
 from nelo_assets.storage.lake import Lake
 from nelo_assets.storage.sql_models import connect
-from nelo_assets_tests.helpers import (
-    ALL_CHECKS,
+from nelo_assets_tests.check_runs import ALL_CHECKS, CHECK_STANDINS, DECLARED_CHECKS, run_checks
+from nelo_assets_tests.clean_day import CHECK_DAY as D
+from nelo_assets_tests.clean_day import (
     CHECK_LIMITS,
-    CHECK_STANDINS,
     CHECKS_NOW,
-    DECLARED_CHECKS,
-    REPO,
     World,
-    at,
     check_lake_resource,
     clean_bronze_row,
     copy_clean_day,
-    run_checks,
     write_clean_day,
-    write_rows,
 )
-from nelo_assets_tests.helpers import CHECK_DAY as D
+from nelo_assets_tests.environment import REPO, at
+from nelo_assets_tests.rows import write_rows
 
 
 @pytest.fixture(scope="module")

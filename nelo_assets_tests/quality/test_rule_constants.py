@@ -16,7 +16,7 @@ import pytest
 
 from nelo_assets.quality.thresholds import Thresholds
 from nelo_assets.transform import business_rules
-from nelo_assets_tests.helpers import REPO
+from nelo_assets_tests.environment import REPO
 
 BUSINESS_RULES = "nelo_assets/transform/business_rules.py"
 THRESHOLDS = "nelo_assets/quality/thresholds.py"

@@ -26,7 +26,8 @@ import pytest
 
 from nelo_assets.settings import DEFAULT_TIMEZONE
 from nelo_assets.storage.lake import Lake
-from nelo_assets_tests.helpers import CHROMIUM, CHROMIUM_ARGS, REPO, free_port, needs_chromium
+from nelo_assets_tests.browser import CHROMIUM, CHROMIUM_ARGS, needs_chromium
+from nelo_assets_tests.environment import REPO, free_port
 
 STARTUP_SECONDS = 300
 GOLD_SECONDS = 300

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from nelo_assets.service.prod import write_instance_yaml
-from nelo_assets_tests.helpers import REPO
+from nelo_assets_tests.environment import REPO
 
 DEPLOY = REPO / "deploy"
 PRODUCTION = DEPLOY / "dagster.yaml"

@@ -25,7 +25,7 @@ import pytest
 from nelo_assets.service.postgres import bin_dir
 from nelo_assets.settings import DEFAULT_TIMEZONE
 from nelo_assets.storage.lake import Lake
-from nelo_assets_tests.helpers import REPO, free_port
+from nelo_assets_tests.environment import REPO, free_port
 from nelo_assets_tests.service.test_demo import wait_for
 
 STARTUP_SECONDS = 240

@@ -23,7 +23,8 @@ from nelo_assets.serving.dashboard.queries import Filters
 from nelo_assets.serving.dashboard.sample import Sample
 from nelo_assets.serving.dashboard.stats import wilson_interval
 from nelo_assets.storage.lake import Lake
-from nelo_assets_tests.helpers import CHROMIUM, CHROMIUM_ARGS, REPO, free_port, needs_chromium
+from nelo_assets_tests.browser import CHROMIUM, CHROMIUM_ARGS, needs_chromium
+from nelo_assets_tests.environment import REPO, free_port
 
 APP = REPO / "nelo_assets" / "serving" / "dashboard" / "app.py"
 SCREENSHOT = REPO / "test-artifacts" / "dashboard.png"

@@ -15,7 +15,7 @@ from nelo_assets.simulation.cli import SimulationConfig, write_archive
 from nelo_assets.storage.copy_lake import main
 from nelo_assets.storage.lake import Lake
 from nelo_assets.transform.pipeline import build_everything
-from nelo_assets_tests.helpers import REPO, settings_for
+from nelo_assets_tests.environment import REPO, settings_for
 
 DAY = date(2026, 3, 1)
 

@@ -21,7 +21,9 @@ from nelo_assets.storage.objects import ObjectPath
 from nelo_assets.storage.sql_models import bind_parquet, connect, write_parquet
 from nelo_assets.storage.tables import STORED_TABLES, VIEWS
 from nelo_assets.transform.pipeline import build_everything
-from nelo_assets_tests.helpers import BOTH_LAKES, QueueLake, settings_for, traffic
+from nelo_assets_tests.environment import BOTH_LAKES, settings_for
+from nelo_assets_tests.queue_lake import QueueLake
+from nelo_assets_tests.traffic import traffic
 
 DAY = date(2026, 3, 1)
 # Rows of a partition file: the second version fails on its last row, after the writer has

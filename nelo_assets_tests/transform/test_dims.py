@@ -14,7 +14,8 @@ import pytest
 from nelo_assets.settings import Settings
 from nelo_assets.storage.lake import Lake
 from nelo_assets.transform.dims import build_dim_items, build_dim_users
-from nelo_assets_tests.helpers import at, read_rows, write_partitions
+from nelo_assets_tests.environment import at
+from nelo_assets_tests.rows import read_rows, write_partitions
 
 D1, D2, D3 = date(2026, 3, 9), date(2026, 3, 10), date(2026, 3, 11)
 

@@ -14,14 +14,9 @@ import duckdb
 from nelo_assets.storage.lake import Lake
 from nelo_assets.storage.tables import TABLE_SCHEMAS, empty_select
 from nelo_assets.transform.facts import build_fact_event_items, build_fact_events
-from nelo_assets_tests.helpers import (
-    local,
-    read_rows,
-    settings_for,
-    silver_event,
-    silver_item,
-    write_silver,
-)
+from nelo_assets_tests.environment import local, settings_for
+from nelo_assets_tests.rows import read_rows
+from nelo_assets_tests.transform.facts_input import silver_event, silver_item, write_silver
 
 D = date(2026, 3, 10)
 

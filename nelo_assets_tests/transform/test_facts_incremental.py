@@ -17,14 +17,9 @@ from hypothesis import strategies as st
 from nelo_assets.storage.lake import Lake
 from nelo_assets.transform.business_rules import ATTRIBUTION_LOOKBACK_DAYS, SESSION_LOOKBACK_DAYS
 from nelo_assets.transform.facts import build_fact_event_items, build_fact_events
-from nelo_assets_tests.helpers import (
-    local,
-    read_rows,
-    settings_for,
-    silver_event,
-    silver_item,
-    write_silver,
-)
+from nelo_assets_tests.environment import local, settings_for
+from nelo_assets_tests.rows import read_rows
+from nelo_assets_tests.transform.facts_input import silver_event, silver_item, write_silver
 
 FIRST_DAY = date(2026, 3, 1)
 DAYS = [FIRST_DAY + timedelta(days=n) for n in range(4)]

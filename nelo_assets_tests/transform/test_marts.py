@@ -19,7 +19,8 @@ from nelo_assets.transform.marts import (
     build_mart_list_position_daily,
     build_mart_product_daily_metrics,
 )
-from nelo_assets_tests.helpers import at, read_rows, write_partitions
+from nelo_assets_tests.environment import at
+from nelo_assets_tests.rows import read_rows, write_partitions
 
 D0, D = date(2026, 3, 9), date(2026, 3, 10)
 PROCESSED_AT = datetime.fromisoformat("2026-03-11T00:00:00+00:00")

@@ -25,7 +25,7 @@ from nelo_assets.transform.facts import build_fact_event_items, build_fact_event
 from nelo_assets.transform.marts import build_mart_item_list_daily, build_mart_product_daily_metrics
 from nelo_assets.transform.pipeline import build_partitions
 from nelo_assets.transform.silver import build_silver_partition
-from nelo_assets_tests.helpers import settings_for
+from nelo_assets_tests.environment import settings_for
 
 START = date(2026, 5, 4)
 PARTITIONED = [

@@ -15,13 +15,13 @@ from nelo_assets.settings import Settings
 from nelo_assets.storage.lake import Lake
 from nelo_assets.storage.tables import QUARANTINE, SILVER_EVENTS, SILVER_ITEMS
 from nelo_assets.transform.silver import SilverResult, build_silver_partition
-from nelo_assets_tests.helpers import (
+from nelo_assets_tests.rows import read_rows
+from nelo_assets_tests.transform.silver_input import (
     EVENT_DATE,
     FAULTS,
     RECEIVED,
     bronze_row,
     raw_event,
-    read_rows,
     write_bronze,
 )
 

@@ -20,14 +20,14 @@ from nelo_assets.contract import Event, parse_message, route_message
 from nelo_assets.settings import Settings
 from nelo_assets.storage.lake import Lake
 from nelo_assets.transform.silver import build_silver_partition
-from nelo_assets_tests.helpers import (
+from nelo_assets_tests.environment import TEST_TIMEZONE
+from nelo_assets_tests.rows import read_rows
+from nelo_assets_tests.transform.silver_input import (
     EVENT_DATE,
     EVENT_TS,
     FAULTS,
     RECEIVED,
-    TEST_TIMEZONE,
     bronze_row,
-    read_rows,
     write_bronze,
 )
 

@@ -22,9 +22,24 @@ from nelo_assets.quality import rules
 from nelo_assets.storage.lake import Lake
 from nelo_assets.storage.sql_models import load_sql
 
-SCHEMA = Check("bronze_events_schema", "bronze_events", ERROR, "rows without a key or in the wrong partition")  # fmt: skip
-FRESHNESS = Check("bronze_events_freshness", "bronze_events", WARN, "ingestion silently stopped")  # fmt: skip
-REASON_CODES_KNOWN = Check("quarantine_reason_codes", "quarantine", ERROR, "quarantine rows without a known reason")  # fmt: skip
+SCHEMA = Check(
+    name="bronze_events_schema",
+    asset="bronze_events",
+    severity=ERROR,
+    protects="rows without a key or in the wrong partition",
+)
+FRESHNESS = Check(
+    name="bronze_events_freshness",
+    asset="bronze_events",
+    severity=WARN,
+    protects="ingestion silently stopped",
+)
+REASON_CODES_KNOWN = Check(
+    name="quarantine_reason_codes",
+    asset="quarantine",
+    severity=ERROR,
+    protects="quarantine rows without a known reason",
+)
 
 QUARANTINE_STAGES = ("ingest", "silver")
 # Freshness is about time passing, not about a materialization, so it runs on the clock.

@@ -17,25 +17,111 @@ from nelo_assets.transform.facts import lookback_files
 
 ATTRIBUTION_SOURCES = ("explicit", "last_click", "none")
 
-EVENTS_KEY = Check("fact_events_key", "fact_events", ERROR, "duplicate or missing event_id")  # fmt: skip
-EVENTS_SCHEMA = Check("fact_events_schema", "fact_events", ERROR, "missing user or session, bad platform, wrong partition")  # fmt: skip
-EVENTS_RECONCILIATION = Check("fact_events_reconciliation", "fact_events", ERROR, "fact rows that differ from silver rows")  # fmt: skip
+EVENTS_KEY = Check(
+    name="fact_events_key",
+    asset="fact_events",
+    severity=ERROR,
+    protects="duplicate or missing event_id",
+)
+EVENTS_SCHEMA = Check(
+    name="fact_events_schema",
+    asset="fact_events",
+    severity=ERROR,
+    protects="missing user or session, bad platform, wrong partition",
+)
+EVENTS_RECONCILIATION = Check(
+    name="fact_events_reconciliation",
+    asset="fact_events",
+    severity=ERROR,
+    protects="fact rows that differ from silver rows",
+)
 # A session violation is a code defect that a re-run cannot fix; stopping the marts would hide
 # the day without repairing it, so this gate alerts instead of blocking.
-SESSIONS = Check("fact_events_sessions", "fact_events", ERROR, "sessions that hide a gap or split a visit", blocks=False)  # fmt: skip
-ITEMS_KEY = Check("fact_event_items_key", "fact_event_items", ERROR, "duplicate or missing event_item_id")  # fmt: skip
-ITEMS_SCHEMA = Check("fact_event_items_schema", "fact_event_items", ERROR, "missing keys, bad attribution_source, wrong partition")  # fmt: skip
-ITEMS_RECONCILIATION = Check("fact_event_items_reconciliation", "fact_event_items", ERROR, "item rows that differ from silver_items")  # fmt: skip
-ITEMS_HAVE_EVENTS = Check("fact_event_items_have_events", "fact_event_items", ERROR, "item rows whose event is not in fact_events")  # fmt: skip
-ITEMS_MONEY = Check("fact_event_items_money", "fact_event_items", ERROR, "negative price, total_price or discount_amount")  # fmt: skip
-DIM_ITEMS_KEY = Check("dim_items_key", "dim_items", ERROR, "duplicate or missing item_sk")  # fmt: skip
-DIM_ITEMS_SCD2 = Check("dim_items_scd2", "dim_items", ERROR, "two current versions, overlapping or gapped validity")  # fmt: skip
-DIM_ITEMS_COVERAGE = Check("dim_items_cover_facts", "dim_items", ERROR, "fact items with no dimension row")  # fmt: skip
-DIM_ITEMS_MONEY = Check("dim_items_money", "dim_items", ERROR, "negative last_price")  # fmt: skip
-DIM_USERS_KEY = Check("dim_users_key", "dim_users", ERROR, "duplicate or missing user_sk or user_id")  # fmt: skip
-DIM_USERS_COVERAGE = Check("dim_users_cover_facts", "dim_users", ERROR, "fact users with no dimension row")  # fmt: skip
-DIM_USERS_MONEY = Check("dim_users_money", "dim_users", ERROR, "negative total_revenue")  # fmt: skip
-ENGAGEMENT_RECONCILIATION = Check("master_list_items_engagement_reconciliation", "master_list_items_engagement", ERROR, "listed item rows lost in the view's join")  # fmt: skip
+SESSIONS = Check(
+    name="fact_events_sessions",
+    asset="fact_events",
+    severity=ERROR,
+    protects="sessions that hide a gap or split a visit",
+    blocks=False,
+)
+ITEMS_KEY = Check(
+    name="fact_event_items_key",
+    asset="fact_event_items",
+    severity=ERROR,
+    protects="duplicate or missing event_item_id",
+)
+ITEMS_SCHEMA = Check(
+    name="fact_event_items_schema",
+    asset="fact_event_items",
+    severity=ERROR,
+    protects="missing keys, bad attribution_source, wrong partition",
+)
+ITEMS_RECONCILIATION = Check(
+    name="fact_event_items_reconciliation",
+    asset="fact_event_items",
+    severity=ERROR,
+    protects="item rows that differ from silver_items",
+)
+ITEMS_HAVE_EVENTS = Check(
+    name="fact_event_items_have_events",
+    asset="fact_event_items",
+    severity=ERROR,
+    protects="item rows whose event is not in fact_events",
+)
+ITEMS_MONEY = Check(
+    name="fact_event_items_money",
+    asset="fact_event_items",
+    severity=ERROR,
+    protects="negative price, total_price or discount_amount",
+)
+DIM_ITEMS_KEY = Check(
+    name="dim_items_key",
+    asset="dim_items",
+    severity=ERROR,
+    protects="duplicate or missing item_sk",
+)
+DIM_ITEMS_SCD2 = Check(
+    name="dim_items_scd2",
+    asset="dim_items",
+    severity=ERROR,
+    protects="two current versions, overlapping or gapped validity",
+)
+DIM_ITEMS_COVERAGE = Check(
+    name="dim_items_cover_facts",
+    asset="dim_items",
+    severity=ERROR,
+    protects="fact items with no dimension row",
+)
+DIM_ITEMS_MONEY = Check(
+    name="dim_items_money",
+    asset="dim_items",
+    severity=ERROR,
+    protects="negative last_price",
+)
+DIM_USERS_KEY = Check(
+    name="dim_users_key",
+    asset="dim_users",
+    severity=ERROR,
+    protects="duplicate or missing user_sk or user_id",
+)
+DIM_USERS_COVERAGE = Check(
+    name="dim_users_cover_facts",
+    asset="dim_users",
+    severity=ERROR,
+    protects="fact users with no dimension row",
+)
+DIM_USERS_MONEY = Check(
+    name="dim_users_money",
+    asset="dim_users",
+    severity=ERROR,
+    protects="negative total_revenue",
+)
+ENGAGEMENT_RECONCILIATION = Check(
+    name="master_list_items_engagement_reconciliation",
+    asset="master_list_items_engagement",
+    severity=ERROR,
+    protects="listed item rows lost in the view's join",
+)
 
 
 @multi_asset_check(

@@ -12,14 +12,54 @@ from nelo_assets.defs.partitions import daily_partitions
 from nelo_assets.defs.resources import LakeResource
 from nelo_assets.quality import rules
 
-LIST_GRAIN = Check("mart_item_list_daily_grain", "mart_item_list_daily", ERROR, "two rows for one date and list")  # fmt: skip
-LIST_RATES = Check("mart_item_list_daily_rates", "mart_item_list_daily", WARN, "how often a rate exceeds 1 (allowed)")  # fmt: skip
-LIST_MONEY = Check("mart_item_list_daily_money", "mart_item_list_daily", ERROR, "negative attributed_revenue")  # fmt: skip
-PRODUCT_GRAIN = Check("mart_product_daily_grain", "mart_product_daily", ERROR, "two rows for one date and item")  # fmt: skip
-PRODUCT_RATES = Check("mart_product_daily_rates", "mart_product_daily", WARN, "how often a rate exceeds 1 (allowed)")  # fmt: skip
-PRODUCT_MONEY = Check("mart_product_daily_money", "mart_product_daily", ERROR, "negative item_revenue")  # fmt: skip
-POSITION_GRAIN = Check("mart_list_position_daily_grain", "mart_list_position_daily", ERROR, "two rows for one date, list and position")  # fmt: skip
-POSITION_RATES = Check("mart_list_position_daily_rates", "mart_list_position_daily", WARN, "how often a rate exceeds 1 (allowed)")  # fmt: skip
+LIST_GRAIN = Check(
+    name="mart_item_list_daily_grain",
+    asset="mart_item_list_daily",
+    severity=ERROR,
+    protects="two rows for one date and list",
+)
+LIST_RATES = Check(
+    name="mart_item_list_daily_rates",
+    asset="mart_item_list_daily",
+    severity=WARN,
+    protects="how often a rate exceeds 1 (allowed)",
+)
+LIST_MONEY = Check(
+    name="mart_item_list_daily_money",
+    asset="mart_item_list_daily",
+    severity=ERROR,
+    protects="negative attributed_revenue",
+)
+PRODUCT_GRAIN = Check(
+    name="mart_product_daily_grain",
+    asset="mart_product_daily",
+    severity=ERROR,
+    protects="two rows for one date and item",
+)
+PRODUCT_RATES = Check(
+    name="mart_product_daily_rates",
+    asset="mart_product_daily",
+    severity=WARN,
+    protects="how often a rate exceeds 1 (allowed)",
+)
+PRODUCT_MONEY = Check(
+    name="mart_product_daily_money",
+    asset="mart_product_daily",
+    severity=ERROR,
+    protects="negative item_revenue",
+)
+POSITION_GRAIN = Check(
+    name="mart_list_position_daily_grain",
+    asset="mart_list_position_daily",
+    severity=ERROR,
+    protects="two rows for one date, list and position",
+)
+POSITION_RATES = Check(
+    name="mart_list_position_daily_rates",
+    asset="mart_list_position_daily",
+    severity=WARN,
+    protects="how often a rate exceeds 1 (allowed)",
+)
 
 
 @dataclass(frozen=True)

@@ -21,16 +21,66 @@ from nelo_assets.defs.partitions import daily_partitions
 from nelo_assets.defs.resources import ChecksResource, LakeResource
 from nelo_assets.quality import rules
 
-EVENTS_KEY = Check("silver_events_key", "silver_events", ERROR, "duplicate or missing event_id")  # fmt: skip
-EVENTS_SCHEMA = Check("silver_events_schema", "silver_events", ERROR, "missing required fields, bad platform, wrong partition")  # fmt: skip
-RECONCILIATION = Check("silver_events_reconciliation", "silver_events", ERROR, "events lost or invented between bronze and silver")  # fmt: skip
-QUARANTINE_RATE = Check("silver_events_quarantine_rate", "silver_events", WARN, "a flood of invalid events (app bug)")  # fmt: skip
-UNKNOWN_EVENT_NAMES = Check("silver_events_unknown_event_names", "silver_events", WARN, "misspelt or new event names")  # fmt: skip
-UNKNOWN_PLATFORM = Check("silver_events_unknown_platform_share", "silver_events", WARN, "app builds that stopped sending platform")  # fmt: skip
-CROSS_PARTITION_DUPLICATES = Check("silver_events_cross_partition_duplicates", "silver_events", WARN, "copies of one event that disagree on the time")  # fmt: skip
-ITEMS_KEY = Check("silver_items_key", "silver_items", ERROR, "duplicate or missing item_record_id")  # fmt: skip
-ITEMS_HAVE_EVENTS = Check("silver_items_have_events", "silver_items", ERROR, "items whose event is not in silver_events")  # fmt: skip
-ITEMS_MONEY = Check("silver_items_money", "silver_items", ERROR, "negative price, discount or discount_amount")  # fmt: skip
+EVENTS_KEY = Check(
+    name="silver_events_key",
+    asset="silver_events",
+    severity=ERROR,
+    protects="duplicate or missing event_id",
+)
+EVENTS_SCHEMA = Check(
+    name="silver_events_schema",
+    asset="silver_events",
+    severity=ERROR,
+    protects="missing required fields, bad platform, wrong partition",
+)
+RECONCILIATION = Check(
+    name="silver_events_reconciliation",
+    asset="silver_events",
+    severity=ERROR,
+    protects="events lost or invented between bronze and silver",
+)
+QUARANTINE_RATE = Check(
+    name="silver_events_quarantine_rate",
+    asset="silver_events",
+    severity=WARN,
+    protects="a flood of invalid events (app bug)",
+)
+UNKNOWN_EVENT_NAMES = Check(
+    name="silver_events_unknown_event_names",
+    asset="silver_events",
+    severity=WARN,
+    protects="misspelt or new event names",
+)
+UNKNOWN_PLATFORM = Check(
+    name="silver_events_unknown_platform_share",
+    asset="silver_events",
+    severity=WARN,
+    protects="app builds that stopped sending platform",
+)
+CROSS_PARTITION_DUPLICATES = Check(
+    name="silver_events_cross_partition_duplicates",
+    asset="silver_events",
+    severity=WARN,
+    protects="copies of one event that disagree on the time",
+)
+ITEMS_KEY = Check(
+    name="silver_items_key",
+    asset="silver_items",
+    severity=ERROR,
+    protects="duplicate or missing item_record_id",
+)
+ITEMS_HAVE_EVENTS = Check(
+    name="silver_items_have_events",
+    asset="silver_items",
+    severity=ERROR,
+    protects="items whose event is not in silver_events",
+)
+ITEMS_MONEY = Check(
+    name="silver_items_money",
+    asset="silver_items",
+    severity=ERROR,
+    protects="negative price, discount or discount_amount",
+)
 
 
 @multi_asset_check(
