@@ -9,7 +9,7 @@ import subprocess
 from functools import cache
 from pathlib import Path
 
-from nelo_assets_tests.helpers import REPO
+from nelo_assets_tests.environment import REPO
 
 TEXT_SUFFIXES = {".py", ".sql", ".md", ".yaml", ".yml", ".toml", ".cfg", ".ipynb", ".json", ""}
 # Written by `make bench` from bench/*.py, which the scan reads anyway; and this file's examples.

@@ -12,7 +12,7 @@ from dagster import DagsterInstance, TableSchema, materialize
 from nelo_assets.definitions import defs
 from nelo_assets.defs.marts.assets import mart_product_daily
 from nelo_assets.storage.tables import MART_PRODUCT_DAILY, TABLES
-from nelo_assets_tests.helpers import check_lake_resource
+from nelo_assets_tests.clean_day import check_lake_resource
 
 
 def test_every_asset_shows_its_tables_columns_with_their_meaning() -> None:
