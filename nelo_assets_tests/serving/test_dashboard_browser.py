@@ -312,8 +312,8 @@ def test_app_renders_every_section_headless(
     (top_name, top_views, _), *_ = mart_lists(data_dir / "analytics.duckdb")
     shown = {metric.label: metric.value for metric in app.metric}
     assert (shown["Top list"], shown["List views"]) == (top_name, f"{top_views:,}")
-    assert len(app.dataframe) == 3, "list, product and platform tables"
-    assert len(app.table) == 3, "position numbers, clicks over expected, list funnel"
+    assert len(app.dataframe) == 5, "lists, user funnel, item counts, products, platforms"
+    assert len(app.table) == 2, "position numbers, clicks over expected"
     assert all("None" not in frame.value.to_string() for frame in [*app.dataframe, *app.table])
     assert [tab.label for tab in app.tabs] == [
         "List leaderboard",
