@@ -333,3 +333,84 @@ def test_app_without_data_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert not app.exception
     assert len(app.info) == 1 and "No data yet" in app.info[0].value
     assert not app.metric and not app.dataframe
+
+
+NARROW = {"width": 1400, "height": 900}
+# Text an element clips (CSS ellipsis) is wider than its box; Vega cuts a label with "…".
+CUT_TEXT = """() => [
+    ...[...document.querySelectorAll('[data-testid=stMetricValue] *')]
+        .filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.innerText),
+    ...[...document.querySelectorAll('[data-testid=stVegaLiteChart] svg text')]
+        .map(e => e.textContent).filter(t => t.includes('…')),
+]"""
+# The column headers the data grid renders: only the columns inside its visible area.
+VISIBLE_HEADERS = (
+    """grid => [...grid.querySelectorAll('[role=columnheader]')].map(e => e.innerText)"""
+)
+GRID_ROWS = """grid => [...grid.querySelectorAll('[role=row]')].slice(1).map(
+    row => [...row.querySelectorAll('[role=gridcell]')].map(e => e.innerText))"""
+# The bar chart's category labels, top to bottom.
+BAR_LABELS = """chart => [...chart.querySelectorAll('.role-axis-label text')]
+    .map(e => [e.getBoundingClientRect().y, e.textContent]).filter(([, t]) => isNaN(t.replace(/[,.%+−-]/g, '')))
+    .sort((a, b) => a[0] - b[0]).map(([, t]) => t)"""
+
+
+@pytest.mark.browser
+@needs_chromium
+def test_nothing_is_cut_off_at_1400_px(dashboard: str) -> None:
+    sync_api = pytest.importorskip("playwright.sync_api")
+    shots = SCREENSHOT.parent
+    shots.mkdir(exist_ok=True)
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport=NARROW)
+
+        def visible(test_id: str) -> object:
+            return page.locator(f"[data-testid={test_id}]:visible")
+
+        def charts_drawn() -> None:
+            sync_api.expect(visible("stVegaLiteChart").locator("svg text").first).to_be_attached(
+                timeout=60_000
+            )
+
+        page.goto(dashboard)
+        sync_api.expect(visible("stMetricValue").first).to_be_visible(timeout=60_000)
+        assert page.get_by_role("button", name="Deploy").count() == 0, "toolbar in viewer mode"
+        assert page.evaluate(CUT_TEXT) == []
+        page.screenshot(path=str(shots / "dashboard-1400-default.png"))
+
+        page.get_by_role("tab", name="List funnel").click()
+        charts_drawn()
+        assert page.evaluate(CUT_TEXT) == []
+        visible("stVegaLiteChart").first.scroll_into_view_if_needed()
+        page.screenshot(path=str(shots / "dashboard-1400-funnel.png"))
+
+        page.get_by_role("tab", name="Product leaderboard").click()
+        for sort in ("Revenue", "Purchase-to-view rate"):
+            choice = visible("stSelectbox").filter(has_text="Sort by").get_by_role("combobox")
+            choice.click()
+            choice.fill(sort)
+            page.keyboard.press("Enter")
+            grid = visible("stDataFrame").first
+            sync_api.expect(grid.locator("[role=columnheader]").first).to_be_attached(
+                timeout=60_000
+            )
+            grid.scroll_into_view_if_needed()
+            label = "Revenue (MXN)" if sort == "Revenue" else sort
+            # Rendered headers are the columns on screen: the sorted one must be among them.
+            sync_api.expect(
+                grid.locator("[role=columnheader]").filter(has_text=label).first
+            ).to_be_attached(timeout=60_000)
+            rows = grid.evaluate(GRID_ROWS)
+            assert len(rows) == 25, "every row of the top 25 shows"
+            charts_drawn()
+            chart = visible("stVegaLiteChart").first
+            table_order = [f"{name} ({sku})" for sku, name, *_ in rows[:10]]
+            sync_api.expect(chart.locator(".role-axis-label text").first).to_be_attached()
+            deadline = time.monotonic() + 30
+            while chart.evaluate(BAR_LABELS) != table_order and time.monotonic() < deadline:
+                time.sleep(0.2)  # the chart is drawn just after the table
+            assert chart.evaluate(BAR_LABELS) == table_order, "the chart follows the table"
+            assert page.evaluate(CUT_TEXT) == []
+        page.screenshot(path=str(shots / "dashboard-1400-products.png"))
+        browser.close()
