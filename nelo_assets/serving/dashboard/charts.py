@@ -33,7 +33,8 @@ def ranked_bars(
         alt.Chart(frame.select(category, value))
         .mark_bar()
         .encode(
-            y=alt.Y(f"{category}:N", sort=order, title=None),
+            # every bar keeps its label: Vega would hide every other one it finds too close
+            y=alt.Y(f"{category}:N", sort=order, title=None, axis=alt.Axis(labelOverlap=False)),
             x=alt.X(f"{value}:Q", axis=alt.Axis(format=value_format)),
             tooltip=[f"{category}:N", alt.Tooltip(f"{value}:Q", format=value_format)],
         )
