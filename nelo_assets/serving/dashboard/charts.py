@@ -12,8 +12,11 @@ from collections.abc import Sequence
 import altair as alt
 import polars as pl
 
-BAR_STEP = 22  # pixels per bar of a ranked chart: room for its label
+BAR_STEP = 24  # pixels per bar of a ranked chart: room for its label
 GROUPED_BAR_STEP = 12  # pixels per bar within a group, plus one bar's gap between groups
+# Streamlit fits the whole chart, axes and legend included, into the height it is given.
+AXES_ROOM = 80
+LEGEND_ROOM = 40
 # Vega-Lite's labelLimit 0 means "no limit": a label is never cut with an ellipsis.
 FULL_LABELS = {"labelLimit": 0}
 
@@ -38,7 +41,7 @@ def ranked_bars(
             x=alt.X(f"{value}:Q", axis=alt.Axis(format=value_format)),
             tooltip=[f"{category}:N", alt.Tooltip(f"{value}:Q", format=value_format)],
         )
-        .properties(height=BAR_STEP * len(order))
+        .properties(height=BAR_STEP * len(order) + AXES_ROOM)
     )
     return _readable(chart)
 
@@ -60,7 +63,9 @@ def grouped_bars(
             color=alt.Color(f"{group}:N", sort=groups, title=None),
             tooltip=[f"{category}:N", f"{group}:N", alt.Tooltip(f"{value}:Q", format=",")],
         )
-        .properties(height=GROUPED_BAR_STEP * (len(groups) + 1) * len(categories))
+        .properties(
+            height=GROUPED_BAR_STEP * (len(groups) + 1) * len(categories) + AXES_ROOM + LEGEND_ROOM
+        )
     )
     return _readable(chart)
 
