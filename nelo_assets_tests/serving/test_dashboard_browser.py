@@ -12,6 +12,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -20,8 +21,9 @@ import pytest
 from nelo_assets.serving.dashboard import queries
 from nelo_assets.serving.dashboard.app import interval, percent, ratio
 from nelo_assets.serving.dashboard.queries import Filters
-from nelo_assets.serving.dashboard.sample import Sample
+from nelo_assets.serving.dashboard.sample import Sample, build_sample_lake
 from nelo_assets.serving.dashboard.stats import wilson_interval
+from nelo_assets.settings import Settings
 from nelo_assets.storage.lake import Lake
 from nelo_assets_tests.helpers import CHROMIUM, CHROMIUM_ARGS, REPO, free_port, needs_chromium
 
@@ -414,3 +416,37 @@ def test_nothing_is_cut_off_at_1400_px(dashboard: str) -> None:
             assert page.evaluate(CUT_TEXT) == []
         page.screenshot(path=str(shots / "dashboard-1400-products.png"))
         browser.close()
+
+
+@pytest.fixture(scope="module")
+def lake_ending_today(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Three small simulated days, the last one today in the business time zone."""
+    today = datetime.now(Settings.from_env({}).tz).date()
+    sample = Sample(start=today - timedelta(days=2), days=3, events_per_day=300)
+    return build_sample_lake(tmp_path_factory.mktemp("today") / "data", sample).root
+
+
+def test_the_default_view_compares_complete_days_and_today_is_marked_partial(
+    lake_ending_today: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("NELO_DATA_DIR", str(lake_ending_today))
+    today = datetime.now(Settings.from_env({}).tz).date()
+    first, yesterday = today - timedelta(days=2), today - timedelta(days=1)
+    app = AppTest.from_file(str(APP), default_timeout=60).run()
+    assert not app.exception and not app.error
+    assert app.subheader[0].value == f"Most viewed list, {first} to {yesterday}"
+    assert not [caption for caption in app.caption if "partial" in caption.value]
+
+    app.date_input[0].set_value((first, today)).run()
+    assert not app.exception and not app.error
+    assert app.subheader[0].value.startswith(f"Most viewed list, {first} to {today} (partial, to ")
+    previous_end = first - timedelta(days=1)
+    assert [
+        caption
+        for caption in app.caption
+        if f"Today, {today}, is partial" in caption.value
+        and f"last day, {previous_end}, is cut at the same time" in caption.value
+    ]
+    assert [caption for caption in app.caption if "dashed line and faded bar" in caption.value]
