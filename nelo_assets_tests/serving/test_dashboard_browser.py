@@ -338,12 +338,20 @@ def test_app_without_data_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 
 
 NARROW = {"width": 1400, "height": 900}
-# Text an element clips (CSS ellipsis) is wider than its box; Vega cuts a label with "…".
+# Text an element clips (CSS ellipsis) is wider than its box; Vega cuts a label with "…"; a
+# chart's text past the edge of its drawing is cut off too.
 CUT_TEXT = """() => [
     ...[...document.querySelectorAll('[data-testid=stMetricValue] *')]
         .filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.innerText),
     ...[...document.querySelectorAll('[data-testid=stVegaLiteChart] svg text')]
         .map(e => e.textContent).filter(t => t.includes('…')),
+    ...[...document.querySelectorAll('[data-testid=stVegaLiteChart] svg')].flatMap(svg => {
+        const edge = svg.getBoundingClientRect();
+        return [...svg.querySelectorAll('text')].filter(text => {
+            const box = text.getBoundingClientRect();
+            return box.width && (box.left < edge.left - 1 || box.right > edge.right + 1);
+        }).map(text => text.textContent);
+    }),
 ]"""
 # The column headers the data grid renders: only the columns inside its visible area.
 VISIBLE_HEADERS = (
@@ -386,6 +394,10 @@ def test_nothing_is_cut_off_at_1400_px(dashboard: str) -> None:
         assert page.evaluate(CUT_TEXT) == []
         visible("stVegaLiteChart").first.scroll_into_view_if_needed()
         page.screenshot(path=str(shots / "dashboard-1400-funnel.png"))
+
+        page.get_by_role("tab", name="Position effect").click()
+        charts_drawn()
+        assert page.evaluate(CUT_TEXT) == []
 
         page.get_by_role("tab", name="Product leaderboard").click()
         for sort in ("Revenue", "Purchase-to-view rate"):

@@ -21,9 +21,14 @@ LEGEND_ROOM = 40
 FULL_LABELS = {"labelLimit": 0}
 
 
+# A legend below the chart wraps after this many entries: in one row, the entries past the
+# chart's width would be cut off.
+LEGEND_COLUMNS = 3
+
+
 def _readable(chart: alt.TopLevelMixin) -> alt.TopLevelMixin:
     return chart.configure_axis(**FULL_LABELS).configure_legend(
-        orient="bottom", columns=0, **FULL_LABELS
+        orient="bottom", columns=LEGEND_COLUMNS, **FULL_LABELS
     )
 
 
@@ -118,7 +123,8 @@ def lines_by(frame: pl.DataFrame, x: str, y: str, color: str, y_format: str) -> 
         .mark_line(point=True)
         .encode(
             x=alt.X(f"{x}:Q", axis=alt.Axis(tickMinStep=1)),
-            y=alt.Y(f"{y}:Q", axis=alt.Axis(format=y_format)),
+            # the heading above the chart names the measure; a vertical title stuck out at left
+            y=alt.Y(f"{y}:Q", axis=alt.Axis(format=y_format), title=None),
             color=alt.Color(f"{color}:N", title=None),
             tooltip=[f"{color}:N", f"{x}:Q", alt.Tooltip(f"{y}:Q", format=y_format)],
         )
