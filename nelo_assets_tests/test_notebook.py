@@ -26,11 +26,18 @@ def test_notebook_builds_its_data_and_answers_both_questions(
     outputs = [out for cell in notebook.cells if cell.cell_type == "code" for out in cell.outputs]
     assert not [out for out in outputs if out.output_type == "error"]
     charts = [out for out in outputs if "image/png" in out.get("data", {})]
-    assert len(charts) >= 3, "list charts, daily trend and product charts"
+    assert len(charts) >= 4, "list charts, daily trend, user funnel and product charts"
     tables = [out["data"]["text/html"] for out in outputs if "text/html" in out.get("data", {})]
     assert any("item_list_name" in html and "click_through_rate" in html for html in tables)
     assert any("purchase_to_view_rate" in html and "item_revenue" in html for html in tables)
+    assert any("viewed_users" in html and "attributed_checkout_items" in html for html in tables)
     printed = "".join(out.get("text", "") for out in outputs if out.output_type == "stream")
     assert "nelo-notebook-" in printed, "it simulated its own data in a temporary folder"
-    for conclusion in ("Most viewed list:", "Most attributed revenue:", "Top product by revenue:"):
+    assert "Item counts are not a funnel" in printed, "why checkouts can exceed add-to-carts"
+    for conclusion in (
+        "Most viewed list:",
+        "Most attributed revenue:",
+        "Most viewers who went on to buy:",
+        "Top product by revenue:",
+    ):
         assert conclusion in printed

@@ -12,6 +12,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -20,8 +21,9 @@ import pytest
 from nelo_assets.serving.dashboard import queries
 from nelo_assets.serving.dashboard.app import interval, percent, ratio
 from nelo_assets.serving.dashboard.queries import Filters
-from nelo_assets.serving.dashboard.sample import Sample
+from nelo_assets.serving.dashboard.sample import Sample, build_sample_lake
 from nelo_assets.serving.dashboard.stats import wilson_interval
+from nelo_assets.settings import Settings
 from nelo_assets.storage.lake import Lake
 from nelo_assets_tests.browser import CHROMIUM, CHROMIUM_ARGS, needs_chromium
 from nelo_assets_tests.environment import REPO, free_port
@@ -313,8 +315,8 @@ def test_app_renders_every_section_headless(
     (top_name, top_views, _), *_ = mart_lists(data_dir / "analytics.duckdb")
     shown = {metric.label: metric.value for metric in app.metric}
     assert (shown["Top list"], shown["List views"]) == (top_name, f"{top_views:,}")
-    assert len(app.dataframe) == 3, "list, product and platform tables"
-    assert len(app.table) == 3, "position numbers, clicks over expected, list funnel"
+    assert len(app.dataframe) == 5, "lists, user funnel, item counts, products, platforms"
+    assert len(app.table) == 2, "position numbers, clicks over expected"
     assert all("None" not in frame.value.to_string() for frame in [*app.dataframe, *app.table])
     assert [tab.label for tab in app.tabs] == [
         "List leaderboard",
@@ -334,3 +336,130 @@ def test_app_without_data_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert not app.exception
     assert len(app.info) == 1 and "No data yet" in app.info[0].value
     assert not app.metric and not app.dataframe
+
+
+NARROW = {"width": 1400, "height": 900}
+# Text an element clips (CSS ellipsis) is wider than its box; Vega cuts a label with "…"; a
+# chart's text past the edge of its drawing is cut off too.
+CUT_TEXT = """() => [
+    ...[...document.querySelectorAll('[data-testid=stMetricValue] *')]
+        .filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.innerText),
+    ...[...document.querySelectorAll('[data-testid=stVegaLiteChart] svg text')]
+        .map(e => e.textContent).filter(t => t.includes('…')),
+    ...[...document.querySelectorAll('[data-testid=stVegaLiteChart] svg')].flatMap(svg => {
+        const edge = svg.getBoundingClientRect();
+        return [...svg.querySelectorAll('text')].filter(text => {
+            const box = text.getBoundingClientRect();
+            return box.width && (box.left < edge.left - 1 || box.right > edge.right + 1);
+        }).map(text => text.textContent);
+    }),
+]"""
+# The column headers the data grid renders: only the columns inside its visible area.
+VISIBLE_HEADERS = (
+    """grid => [...grid.querySelectorAll('[role=columnheader]')].map(e => e.innerText)"""
+)
+GRID_ROWS = """grid => [...grid.querySelectorAll('[role=row]')].slice(1).map(
+    row => [...row.querySelectorAll('[role=gridcell]')].map(e => e.innerText))"""
+# The bar chart's category labels, top to bottom.
+BAR_LABELS = """chart => [...chart.querySelectorAll('.role-axis-label text')]
+    .map(e => [e.getBoundingClientRect().y, e.textContent]).filter(([, t]) => isNaN(t.replace(/[,.%+−-]/g, '')))
+    .sort((a, b) => a[0] - b[0]).map(([, t]) => t)"""
+
+
+@pytest.mark.browser
+@needs_chromium
+def test_nothing_is_cut_off_at_1400_px(dashboard: str) -> None:
+    sync_api = pytest.importorskip("playwright.sync_api")
+    shots = SCREENSHOT.parent
+    shots.mkdir(exist_ok=True)
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport=NARROW)
+
+        def visible(test_id: str) -> object:
+            return page.locator(f"[data-testid={test_id}]:visible")
+
+        def charts_drawn() -> None:
+            sync_api.expect(visible("stVegaLiteChart").locator("svg text").first).to_be_attached(
+                timeout=60_000
+            )
+
+        page.goto(dashboard)
+        sync_api.expect(visible("stMetricValue").first).to_be_visible(timeout=60_000)
+        assert page.get_by_role("button", name="Deploy").count() == 0, "toolbar in viewer mode"
+        assert page.evaluate(CUT_TEXT) == []
+        page.screenshot(path=str(shots / "dashboard-1400-default.png"))
+
+        page.get_by_role("tab", name="List funnel").click()
+        charts_drawn()
+        assert page.evaluate(CUT_TEXT) == []
+        visible("stVegaLiteChart").first.scroll_into_view_if_needed()
+        page.screenshot(path=str(shots / "dashboard-1400-funnel.png"))
+
+        page.get_by_role("tab", name="Position effect").click()
+        charts_drawn()
+        assert page.evaluate(CUT_TEXT) == []
+
+        page.get_by_role("tab", name="Product leaderboard").click()
+        for sort in ("Revenue", "Purchase-to-view rate"):
+            choice = visible("stSelectbox").filter(has_text="Sort by").get_by_role("combobox")
+            choice.click()
+            choice.fill(sort)
+            page.keyboard.press("Enter")
+            grid = visible("stDataFrame").first
+            sync_api.expect(grid.locator("[role=columnheader]").first).to_be_attached(
+                timeout=60_000
+            )
+            grid.scroll_into_view_if_needed()
+            label = "Revenue (MXN)" if sort == "Revenue" else sort
+            # Rendered headers are the columns on screen: the sorted one must be among them.
+            sync_api.expect(
+                grid.locator("[role=columnheader]").filter(has_text=label).first
+            ).to_be_attached(timeout=60_000)
+            rows = grid.evaluate(GRID_ROWS)
+            assert len(rows) == 25, "every row of the top 25 shows"
+            charts_drawn()
+            chart = visible("stVegaLiteChart").first
+            table_order = [f"{name} ({sku})" for sku, name, *_ in rows[:10]]
+            sync_api.expect(chart.locator(".role-axis-label text").first).to_be_attached()
+            deadline = time.monotonic() + 30
+            while chart.evaluate(BAR_LABELS) != table_order and time.monotonic() < deadline:
+                time.sleep(0.2)  # the chart is drawn just after the table
+            assert chart.evaluate(BAR_LABELS) == table_order, "the chart follows the table"
+            assert page.evaluate(CUT_TEXT) == []
+        page.screenshot(path=str(shots / "dashboard-1400-products.png"))
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def lake_ending_today(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Three small simulated days, the last one today in the business time zone."""
+    today = datetime.now(Settings.from_env({}).tz).date()
+    sample = Sample(start=today - timedelta(days=2), days=3, events_per_day=300)
+    return build_sample_lake(tmp_path_factory.mktemp("today") / "data", sample).root
+
+
+def test_the_default_view_compares_complete_days_and_today_is_marked_partial(
+    lake_ending_today: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("NELO_DATA_DIR", str(lake_ending_today))
+    today = datetime.now(Settings.from_env({}).tz).date()
+    first, yesterday = today - timedelta(days=2), today - timedelta(days=1)
+    app = AppTest.from_file(str(APP), default_timeout=60).run()
+    assert not app.exception and not app.error
+    assert app.subheader[0].value == f"Most viewed list, {first} to {yesterday}"
+    assert not [caption for caption in app.caption if "partial" in caption.value]
+
+    app.date_input[0].set_value((first, today)).run()
+    assert not app.exception and not app.error
+    assert app.subheader[0].value.startswith(f"Most viewed list, {first} to {today} (partial, to ")
+    previous_end = first - timedelta(days=1)
+    assert [
+        caption
+        for caption in app.caption
+        if f"Today, {today}, is partial" in caption.value
+        and f"last day, {previous_end}, is cut at the same time" in caption.value
+    ]
+    assert [caption for caption in app.caption if "dashed line and faded bar" in caption.value]

@@ -6,18 +6,20 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import polars as pl
 import pytest
 
 from nelo_assets.serving.analytics import publish_views
 from nelo_assets.serving.dashboard import queries
 from nelo_assets.serving.dashboard.queries import Filters
 from nelo_assets.serving.dashboard.sample import Sample, build_sample_lake
+from nelo_assets.settings import Settings
 from nelo_assets.storage.lake import Lake
 
 SAMPLE = Sample()
@@ -364,3 +366,194 @@ def test_a_query_that_meets_a_half_written_partition_is_run_again(
     with pytest.raises(duckdb.BinderException):
         queries._frame(lake.duckdb_path, "select no_such_column from fact_events")
     assert len(attempts) == 1
+
+
+def test_the_default_range_is_complete_days_ending_yesterday(db: Path) -> None:
+    options = queries.filter_options(db)
+    first, last = options.first_date, options.last_date
+    # Today has data: it is left out, the range ends yesterday.
+    assert queries.default_range(options, last, 14) == (first, last - timedelta(days=1))
+    assert queries.default_range(options, last, 1) == (last - timedelta(days=1),) * 2
+    # The data ended before yesterday: every day of it is complete.
+    assert queries.default_range(options, last + timedelta(days=30), 2) == (
+        last - timedelta(1),
+        last,
+    )
+    # Only today has data: today it is, partial.
+    assert queries.default_range(options, first, 14) == (first, first)
+
+
+def test_a_partial_day_is_compared_with_the_same_hours_of_the_previous_period(db: Path) -> None:
+    tz = Settings.from_env({}).tz  # the sample's business time zone
+    day_before, day = SAMPLE.dates[-2], SAMPLE.dates[-1]
+    noon = datetime.combine(day, time(12, 30), tzinfo=tz)
+    partial = Filters(day, day, until=noon)
+    previous = partial.previous()
+    assert (previous.start, previous.end) == (day_before, day_before)
+    assert previous.until == datetime.combine(day_before, time(12, 30), tzinfo=tz)
+
+    def views_until(until: datetime) -> dict[str, int]:
+        rows = sql(
+            db,
+            f"""
+            select {LIST_NAME.format("item_list_name")}, count(distinct event_id)
+            from fact_event_items
+            where event_name = 'view_item_list' and event_date = ? and event_timestamp <= ?
+            group by 1
+            """,
+            [until.date(), until],
+        )
+        return dict(rows)
+
+    for filters in (partial, previous):
+        board = queries.list_leaderboard(db, filters)
+        shown = {k: v for k, v in by_key(board, "item_list_name", "list_view_events").items() if v}
+        assert shown == views_until(filters.until)
+    whole_day = by_key(
+        queries.list_leaderboard(db, Filters(day, day)), "item_list_name", "list_view_events"
+    )
+    cut = by_key(queries.list_leaderboard(db, partial), "item_list_name", "list_view_events")
+    assert sum(cut.values()) < sum(whole_day.values()), "the afternoon is left out"
+    trends = queries.daily_trends(db, Filters(day_before, day, until=noon))
+    assert trends["list_view_events"].to_list() == [
+        sum(
+            by_key(
+                queries.list_leaderboard(db, Filters(day_before, day_before)),
+                "item_list_name",
+                "list_view_events",
+            ).values()
+        ),
+        sum(cut.values()),
+    ]
+
+
+def _reached_steps(db: Path) -> dict[tuple[str, int], int]:
+    """The user funnel computed apart: each user's events per list and step, walked in time."""
+    rows = sql(
+        db,
+        f"""
+        select {LIST_NAME.format("item_list_name")}, user_id, event_timestamp,
+            if(event_name = 'view_item_list', 1, 2)
+        from fact_event_items where event_name in ('view_item_list', 'select_item')
+        union all
+        select {LIST_NAME.format("item_list_name")}, user_id, event_timestamp,
+            if(event_name = 'view_item_list', 1, 2)
+        from fact_events
+        where event_name in ('view_item_list', 'select_item')
+            and event_id not in (select event_id from fact_event_items)
+        union all
+        select {LIST_NAME.format("attributed_item_list_name")}, user_id, event_timestamp,
+            case event_name when 'add_to_cart' then 3 when 'begin_checkout' then 4 else 5 end
+        from fact_event_items where event_name in ('add_to_cart', 'begin_checkout', 'purchase')
+        """,
+    )
+    events: dict[tuple[str, str], list[tuple[datetime, int]]] = {}
+    for list_name, user, at, step in rows:
+        events.setdefault((list_name, user), []).append((at, step))
+    counts: dict[tuple[str, int], int] = {}
+    for (list_name, _), seen in events.items():
+        reached_at = None
+        for step in range(1, 6):
+            later = [at for at, s in seen if s == step and (reached_at is None or at >= reached_at)]
+            if not later:
+                break
+            reached_at = min(later)
+            counts[list_name, step] = counts.get((list_name, step), 0) + 1
+    return counts
+
+
+def test_the_user_funnel_never_widens_and_counts_users_in_step_order(db: Path) -> None:
+    funnel = queries.list_user_funnel(db, everything())
+    columns = [column for column, _ in queries.USER_STEPS]
+    expected = _reached_steps(db)
+    assert {
+        (row["item_list_name"], step): row[column]
+        for row in funnel.iter_rows(named=True)
+        for step, column in enumerate(columns, start=1)
+        if row[column]
+    } == expected
+    for row in funnel.iter_rows(named=True):
+        steps = [row[column] for column in columns]
+        assert steps == sorted(steps, reverse=True), row
+    assert funnel["purchased_users"].sum() > 0, "the sample reaches the last step"
+    # Step 1 is the leaderboard's viewers: the same list membership, distinct over the range.
+    viewers = by_key(queries.list_leaderboard(db, everything()), "item_list_name", "list_viewers")
+    assert by_key(funnel, "item_list_name", "viewed_users") == {
+        k: v for k, v in viewers.items() if v
+    }
+    chosen = funnel["item_list_name"][1]
+    narrowed = queries.list_user_funnel(db, everything(lists=(chosen,)))
+    assert narrowed.rows() == [funnel.row(1)]
+
+
+def test_rows_without_a_rate_get_no_rank(db: Path) -> None:
+    board = queries.list_leaderboard(db, everything())
+    ranked = queries.with_intervals(board, "click_through_rate", "list_clickers", "list_viewers")
+    unrated = ranked.filter(pl.col("click_through_rate").is_null())
+    assert unrated["item_list_name"].to_list() == ["(not set)"]
+    assert unrated["click_through_rate_rank"].to_list() == [None]
+    rated = ranked.filter(pl.col("click_through_rate").is_not_null()).sort(
+        "click_through_rate_rank"
+    )
+    assert rated["click_through_rate_rank"].to_list() == list(range(1, rated.height + 1))
+    rates = rated["click_through_rate"].to_list()
+    assert rates == sorted(rates, reverse=True)
+    assert rated["click_through_rate_same_as_next"][-1] is None, "the last rated row has no next"
+
+
+# Four users of list L, each step an event at a minute of 2026-01-05 (event, minute):
+# A buys now (no checkout); B clicks before viewing; C goes the whole way; D checks out before
+# adding to the cart. Item counts widen (3 add-to-carts, 2 checkouts, 3 purchases); users must not.
+JOURNEYS = {
+    "A": [("view_item_list", 0), ("select_item", 5), ("add_to_cart", 10), ("purchase", 20)],
+    "B": [("select_item", 0), ("view_item_list", 10)],
+    "C": [
+        ("view_item_list", 0),
+        ("select_item", 1),
+        ("add_to_cart", 2),
+        ("begin_checkout", 3),
+        ("purchase", 4),
+    ],
+    "D": [
+        ("view_item_list", 0),
+        ("select_item", 5),
+        ("begin_checkout", 10),
+        ("add_to_cart", 20),
+        ("purchase", 30),
+    ],
+}
+
+
+def test_the_user_funnel_counts_a_step_only_after_the_step_before(tmp_path: Path) -> None:
+    db = tmp_path / "journeys.duckdb"
+    day = date(2026, 1, 5)
+    rows = [
+        (f"{user}{number}", user, name, datetime(2026, 1, 5, 12, minute, tzinfo=UTC))
+        for user, steps in JOURNEYS.items()
+        for number, (name, minute) in enumerate(steps)
+    ]
+    with duckdb.connect(str(db)) as con:
+        con.execute(
+            "create table fact_events (event_id varchar, user_id varchar, event_name varchar, "
+            "event_timestamp timestamptz, event_date date, platform varchar, "
+            "item_list_name varchar)"
+        )
+        con.execute(
+            "create table fact_event_items (event_id varchar, user_id varchar, "
+            "event_name varchar, event_timestamp timestamptz, event_date date, item_id varchar, "
+            "item_list_name varchar, attributed_item_list_name varchar)"
+        )
+        con.execute(
+            "create table dim_items (item_id varchar, item_category varchar, is_current boolean)"
+        )
+        for event_id, user, name, at in rows:
+            con.execute(
+                "insert into fact_events values (?, ?, ?, ?, ?, 'IOS', 'L')",
+                [event_id, user, name, at, day],
+            )
+            con.execute(
+                "insert into fact_event_items values (?, ?, ?, ?, ?, 'SKU1', 'L', 'L')",
+                [event_id, user, name, at, day],
+            )
+    funnel = queries.list_user_funnel(db, Filters(day, day))
+    assert funnel.rows() == [("L", 4, 3, 3, 1, 1)]

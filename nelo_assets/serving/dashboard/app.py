@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from datetime import UTC, timedelta
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +19,14 @@ import polars as pl
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
-from nelo_assets.serving.dashboard import queries
-from nelo_assets.serving.dashboard.queries import FilterOptions, Filters
+from nelo_assets.serving.dashboard import charts, queries
+from nelo_assets.serving.dashboard.queries import ITEM_STEPS, USER_STEPS, FilterOptions, Filters
 from nelo_assets.settings import Settings
 from nelo_assets.storage.lake import Lake
 
 CACHE_TTL_SECONDS = int(os.environ.get("NELO_DASHBOARD_TTL_SECONDS") or 30)
 TOP_PRODUCTS = 25
+CHARTED_PRODUCTS = 10
 DEFAULT_DAYS = 14
 EMPTY = "—"  # an empty rate or a change with nothing to compare against
 
@@ -39,9 +40,23 @@ FILTERS_NOTE = (
     "and lists only). The list filter applies to the list leaderboard, the position effect, "
     "the list funnel and the daily trends; products and platforms are shown over all lists."
 )
+DATES_HELP = (
+    "By default the last complete days, ending yesterday in the business time zone. Pick today "
+    "as the last day to add it: it is partial, and comparisons then cover the same hours."
+)
 CHANGE_NOTE = (
     "Changes compare with the previous period of the same length (for {previous}); "
     f"{EMPTY} where that period has no data."
+)
+PARTIAL_NOTE = (
+    " Today, {day}, is partial: it counts events up to {until}, and the previous period's last "
+    "day, {previous_day}, is cut at the same time, so both periods cover the same hours."
+)
+USER_FUNNEL_NOTE = (
+    "**Users per list**, distinct over the range: who viewed the list, then clicked one of its "
+    "items, then added an item credited to the list to the cart, then checked one out, then "
+    "bought one. A user counts at a step only after reaching the step before, so each step is a "
+    "subset of the one above and the funnel never widens."
 )
 INTERVAL_NOTE = (
     "95% intervals (Wilson) on the user-based rates. ≈ #n: this rate is not significantly "
@@ -61,6 +76,15 @@ POSITION_FILTERS_NOTE = (
 
 # A leaderboard column: (frame column, label, kind); kinds are formatted by _format.
 Spec = list[tuple[str, str, str]]
+# Chart axis formats (d3) by column kind.
+CHART_FORMATS = {
+    "count": ",.0f",
+    "count_change": "+,.0f",
+    "money": ",.0f",
+    "money_change": "+,.0f",
+    "rate": ".0%",
+    "rate_change": "+.1%",
+}
 LIST_COLUMNS: Spec = [
     ("item_list_name", "List", "text"),
     ("list_view_events", "List views", "count"),
@@ -104,9 +128,11 @@ PRODUCT_COLUMNS: Spec = [
     ("cart_to_view_rate", "Cart-to-view rate", "rate"),
     ("cart_to_view_rate", "Cart-to-view 95% interval", "interval"),
     ("cart_to_view_rate", "Cart-to-view rank", "mark"),
+    ("cart_to_view_rate_change", "Cart-to-view vs previous", "rate_change"),
     ("purchase_to_view_rate", "Purchase-to-view rate", "rate"),
     ("purchase_to_view_rate", "Purchase-to-view 95% interval", "interval"),
     ("purchase_to_view_rate", "Purchase-to-view rank", "mark"),
+    ("purchase_to_view_rate_change", "Purchase-to-view vs previous", "rate_change"),
     ("item_revenue", "Revenue (MXN)", "money"),
     ("item_revenue_change", "Revenue vs previous", "money_change"),
 ]
@@ -153,6 +179,8 @@ def _format(row: dict[str, Any], column: str, kind: str) -> Any:
         return interval(row[f"{column}_low"], row[f"{column}_high"])
     if kind == "mark":
         rank = row[f"{column}_rank"]
+        if rank is None:  # no rate, no rank
+            return EMPTY
         return f"#{rank} ≈ #{rank + 1}" if row[f"{column}_same_as_next"] else f"#{rank}"
     if kind.endswith("_change"):
         return change(value, kind)
@@ -165,6 +193,35 @@ def shown(frame: pl.DataFrame, columns: Spec) -> pl.DataFrame:
     return pl.DataFrame(
         {label: [_format(row, column, kind) for row in rows] for column, label, kind in columns}
     )
+
+
+# Counts and money stay numbers (the table sorts them as numbers), shown with separators.
+NUMBER_FORMATS = {"count": "%,d", "money": "%,.2f"}
+
+
+def _table(frame: pl.DataFrame, columns: Spec) -> None:
+    """A table showing all its rows, numbers with thousands separators."""
+    formats = {
+        label: st.column_config.NumberColumn(format=NUMBER_FORMATS[kind])
+        for _, label, kind in columns
+        if kind in NUMBER_FORMATS
+    }
+    st.dataframe(
+        shown(frame, columns),
+        hide_index=True,
+        width="stretch",
+        height="content",
+        column_config=formats,
+    )
+
+
+def sorted_first(columns: Spec, sorted_by: str) -> Spec:
+    """The columns with the sort measure's (its value, change, interval and rank) moved right
+    after the names, so the measure a table is sorted by is never off screen."""
+    measure = sorted_by.removesuffix("_change")
+    moved = [spec for spec in columns if spec[0] in (measure, f"{measure}_change")]
+    names = [spec for spec in columns if spec[2] == "text"]
+    return [*names, *moved, *(spec for spec in columns if spec not in moved + names)]
 
 
 @st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)
@@ -189,14 +246,14 @@ def _freshness(db_path: Path) -> str:
 
 def _leaderboard(
     name: str, frame: pl.DataFrame, columns: Spec, sorts: dict[str, str], top: int | None = None
-) -> None:
-    """A sortable leaderboard with its CSV download (the rows shown, unformatted)."""
+) -> tuple[pl.DataFrame, str]:
+    """A sortable leaderboard with its CSV download (the rows shown, unformatted); returns the
+    rows in their order and the label of the measure they are sorted by."""
     by = st.selectbox("Sort by", list(sorts), key=f"{name}_sort")
     ordered = frame.sort(sorts[by], descending=True, nulls_last=True)
     if top is not None:
         ordered = ordered.head(top)
-    money = {label: st.column_config.NumberColumn(format="%.2f") for _, label, k in columns if k == "money"}  # fmt: skip
-    st.dataframe(shown(ordered, columns), hide_index=True, width="stretch", column_config=money)
+    _table(ordered, sorted_first(columns, sorts[by]))
     st.download_button(
         f"Download the {name} leaderboard (CSV)",
         ordered.write_csv(),
@@ -204,16 +261,20 @@ def _leaderboard(
         mime="text/csv",
         key=f"{name}_csv",
     )
+    return ordered, by
 
 
-def _sidebar(options: FilterOptions) -> Filters | None:
+def _sidebar(options: FilterOptions, now: datetime) -> Filters | None:
+    """The filters; a range ending today gets today's cutoff (`now`), as a partial day."""
     st.sidebar.header("Filters")
-    default_start = max(options.first_date, options.last_date - timedelta(days=DEFAULT_DAYS - 1))
+    today = now.date()
+    default = queries.default_range(options, today, DEFAULT_DAYS)
     picked = st.sidebar.date_input(
         "Dates",
-        value=(default_start, options.last_date),
+        value=default,
         min_value=options.first_date,
-        max_value=options.last_date,
+        max_value=max(default[1], min(options.last_date, today)),
+        help=DATES_HELP,
     )
     lists = st.sidebar.multiselect("Lists", options.lists, placeholder="All lists")
     categories = st.sidebar.multiselect(
@@ -225,7 +286,15 @@ def _sidebar(options: FilterOptions) -> Filters | None:
     if not (isinstance(picked, tuple) and len(picked) == 2):
         return None  # the user has picked the first day of a range, not yet the last
     start, end = picked
-    return Filters(start, end, tuple(lists), tuple(categories), tuple(platforms))
+    until = now if end == today else None
+    return Filters(start, end, tuple(lists), tuple(categories), tuple(platforms), until)
+
+
+def partial_label(day: date, filters: Filters) -> str:
+    """A day as charts name it; the partial last day says it is partial and up to when."""
+    if filters.until is not None and day == filters.end:
+        return f"{day} (partial, to {filters.until:%H:%M})"
+    return str(day)
 
 
 def _metric(column: DeltaGenerator, label: str, value: str, delta: str) -> None:
@@ -237,39 +306,45 @@ def _metric(column: DeltaGenerator, label: str, value: str, delta: str) -> None:
 
 def _headline(lists: pl.DataFrame, filters: Filters) -> None:
     top = lists.row(0, named=True)
-    st.subheader(f"Most viewed list, {filters.start} to {filters.end}")
-    cols = st.columns([1.6, 0.9, 0.9, 1, 1.9, 1.5])
-    cols[0].metric("Top list", top["item_list_name"])
+    st.subheader(f"Most viewed list, {filters.start} to {partial_label(filters.end, filters)}")
+    # Two rows, so that a long list name and the interval are never cut at 1400 px.
+    reach, rates = st.columns([2, 1, 1]), st.columns([1, 1.3, 1.3])
+    reach[0].metric("Top list", top["item_list_name"])
     _metric(
-        cols[1],
+        reach[1],
         "List views",
         f"{top['list_view_events']:,}",
         change(top["list_view_events_change"], "count_change"),
     )
     _metric(
-        cols[2],
+        reach[2],
         "Viewers",
         f"{top['list_viewers']:,}",
         change(top["list_viewers_change"], "count_change"),
     )
     _metric(
-        cols[3],
+        rates[0],
         "Click-through rate",
         percent(top["click_through_rate"]),
         change(top["click_through_rate_change"], "rate_change"),
     )
-    cols[4].metric(
+    rates[1].metric(
         "CTR 95% interval",
         interval(top["click_through_rate_low"], top["click_through_rate_high"]),
     )
     _metric(
-        cols[5],
+        rates[2],
         "Attributed revenue (MXN)",
         f"{top['attributed_revenue']:,.2f}",
         change(top["attributed_revenue_change"], "money_change"),
     )
     previous = filters.previous()
-    st.caption(CHANGE_NOTE.format(previous=f"{previous.start} to {previous.end}"))
+    note = CHANGE_NOTE.format(previous=f"{previous.start} to {previous.end}")
+    if filters.until is not None:
+        note += PARTIAL_NOTE.format(
+            day=filters.end, until=f"{filters.until:%H:%M %Z}", previous_day=previous.end
+        )
+    st.caption(note)
 
 
 def _list_board(db_path: Path, filters: Filters) -> pl.DataFrame:
@@ -291,7 +366,7 @@ def _positions_tab(db_path: Path, filters: Filters) -> None:
     left, right = st.columns([3, 2])
     with left:
         st.markdown("**Item click rate by position** (0 = the first item shown)")
-        st.line_chart(
+        chart = charts.lines_by(
             rates.filter(pl.col("item_click_rate").is_not_null()).select(
                 pl.col("position_in_list").alias("Position"),
                 pl.col("item_click_rate").alias("Item click rate"),
@@ -300,7 +375,9 @@ def _positions_tab(db_path: Path, filters: Filters) -> None:
             x="Position",
             y="Item click rate",
             color="List",
+            y_format=".0%",
         )
+        st.altair_chart(chart, width="stretch")
         with st.expander("The numbers behind the chart"):
             st.table(
                 rates.select(
@@ -326,23 +403,30 @@ def _positions_tab(db_path: Path, filters: Filters) -> None:
         )
 
 
-def _funnel_tab(lists: pl.DataFrame) -> None:
+USER_COLUMNS: Spec = [
+    ("item_list_name", "List", "text"),
+    *((column, label, "count") for column, label in USER_STEPS),
+    ("purchased_share", "Viewers who purchased", "rate"),
+]
+ITEM_COLUMNS: Spec = [
+    ("item_list_name", "List", "text"),
+    *((column, label, "count") for column, label in ITEM_STEPS),
+]
+
+
+def _funnel_tab(db_path: Path, filters: Filters, lists: pl.DataFrame) -> None:
+    users = _query("list_user_funnel", db_path, filters)
+    st.markdown(USER_FUNNEL_NOTE)
+    steps = queries.long_form(users, USER_STEPS)
+    st.altair_chart(charts.grouped_bars(steps, "List", "Step", "Count", "Users"), width="stretch")
+    share = pl.col("purchased_users") / pl.when(pl.col("viewed_users") > 0).then("viewed_users")
+    _table(users.with_columns(share.alias("purchased_share")), USER_COLUMNS)
     st.markdown(
-        "Per list over the range: list views and clicks count **events**; add-to-carts, "
-        "checkouts and purchases count **items** (quantities) credited by list attribution."
+        "**Item counts per list**: list views and clicks count events; add-to-carts, checkouts "
+        "and purchases count items (quantities) credited to the list by attribution."
     )
-    funnel = queries.list_funnel(lists)
-    st.bar_chart(
-        funnel,
-        x="Step",
-        y="Count",
-        color="List",
-        stack=False,
-        horizontal=True,
-        x_label="Events (steps 1-2) or items (steps 3-5)",
-        y_label="",
-    )
-    st.table(funnel.pivot("Step", index="List", values="Count"))
+    st.caption(queries.ITEMS_NOTE)
+    _table(lists, ITEM_COLUMNS)
 
 
 def _products_tab(db_path: Path, filters: Filters) -> None:
@@ -352,21 +436,21 @@ def _products_tab(db_path: Path, filters: Filters) -> None:
         return
     before = _query("product_leaderboard", db_path, filters.previous())
     board = queries.with_change(products, before, "item_id", PRODUCT_CHANGES)
-    for rate, adders in (("cart_to_view_rate", "cart_adders"), ("purchase_to_view_rate", "purchasers")):  # fmt: skip
-        board = queries.with_intervals(board, rate, adders, "viewers")
+    rates = {"cart_to_view_rate": "cart_adders", "purchase_to_view_rate": "purchasers"}
+    for rate, successes in rates.items():
+        board = queries.with_intervals(board, rate, successes, "viewers")
     st.markdown(f"Top {TOP_PRODUCTS} products (names as they are now). {INTERVAL_NOTE}")
-    _leaderboard("product", board, PRODUCT_COLUMNS, PRODUCT_SORTS, top=TOP_PRODUCTS)
-    funnel = (
-        board.sort("item_revenue", descending=True)
-        .head(10)
-        .select(
-            pl.col("item_name").alias("Product"),
-            pl.col("items_viewed").alias("Viewed"),
-            pl.col("items_added_to_cart").alias("Added to cart"),
-            pl.col("items_purchased").alias("Purchased"),
-        )
+    ordered, by = _leaderboard("product", board, PRODUCT_COLUMNS, PRODUCT_SORTS, top=TOP_PRODUCTS)
+    st.markdown(f"**{by}**, the top {CHARTED_PRODUCTS} in the table's order")
+    column = PRODUCT_SORTS[by]
+    kind = next(kind for name, _, kind in PRODUCT_COLUMNS if name == column)
+    charted = ordered.head(CHARTED_PRODUCTS).select(
+        pl.format("{} ({})", "item_name", "item_id").alias("Product"),
+        pl.col(column).alias(by),
     )
-    st.bar_chart(funnel, x="Product", stack=False, horizontal=True)
+    st.altair_chart(
+        charts.ranked_bars(charted, "Product", by, CHART_FORMATS[kind]), width="stretch"
+    )
 
 
 def _trends_tab(db_path: Path, filters: Filters) -> None:
@@ -375,21 +459,24 @@ def _trends_tab(db_path: Path, filters: Filters) -> None:
         st.info("No list activity for these filters.")
         return
     st.markdown("Daily totals over the chosen lists (counts add up across lists; users do not).")
-    st.line_chart(
-        trends.select(
-            pl.col("event_date").cast(pl.String).alias("Date"),
-            pl.col("list_view_events").alias("List views"),
-            pl.col("list_click_events").alias("List clicks"),
-            pl.col("attributed_add_to_cart_items").alias("Attributed add-to-carts"),
-        ),
-        x="Date",
+    days = trends.with_columns(
+        pl.col("event_date")
+        .map_elements(lambda day: partial_label(day, filters), pl.String)
+        .alias("Day")
     )
-    st.bar_chart(
-        trends.select(
-            pl.col("event_date").cast(pl.String).alias("Date"),
-            pl.col("attributed_revenue").alias("Attributed revenue (MXN)"),
-        ),
-        x="Date",
+    partial = partial_label(filters.end, filters) if filters.until is not None else None
+    if partial is not None:
+        st.caption(f"The last day, {partial}, is not over: its dashed line and faded bar say so.")
+    lines = days.select(
+        "Day",
+        pl.col("list_view_events").alias("List views"),
+        pl.col("list_click_events").alias("List clicks"),
+        pl.col("attributed_add_to_cart_items").alias("Attributed add-to-carts"),
+    )
+    st.altair_chart(charts.daily_lines(lines, lines.columns[1:], partial), width="stretch")
+    revenue = days.select("Day", pl.col("attributed_revenue").alias("Attributed revenue (MXN)"))
+    st.altair_chart(
+        charts.daily_bars(revenue, "Attributed revenue (MXN)", partial), width="stretch"
     )
 
 
@@ -410,15 +497,15 @@ def _platforms_tab(db_path: Path, filters: Filters) -> None:
         ("purchaser_rate", "Buyer rate", "rate"),
         ("revenue", "Revenue (MXN)", "money"),
     ]
-    money = {"Revenue (MXN)": st.column_config.NumberColumn(format="%.2f")}
-    st.dataframe(shown(split, columns), hide_index=True, width="stretch", column_config=money)
-    st.bar_chart(split.select("platform", "revenue"), x="platform", y="revenue")
+    _table(split, columns)
+    st.altair_chart(charts.ranked_bars(split, "platform", "revenue"), width="stretch")
 
 
 def main() -> None:
     st.set_page_config(page_title="Nelo Growth", layout="wide")
     st.title("Nelo Growth: lists and products")
-    db_path = Lake(Settings.from_env().data_dir).duckdb_path
+    settings = Settings.from_env()
+    db_path = Lake(settings.data_dir).duckdb_path
     try:
         options = _options(db_path)
         if options is None:
@@ -431,7 +518,10 @@ def main() -> None:
             f"{_freshness(db_path)} Data from {options.first_date} to {options.last_date}; "
             f"queries refresh every {CACHE_TTL_SECONDS} s."
         )
-        filters = _sidebar(options)
+        # Today in the business time zone, to the minute: a partial day's cutoff, and a cache
+        # key that changes once a minute rather than on every rerun.
+        now = datetime.now(settings.tz).replace(second=0, microsecond=0)
+        filters = _sidebar(options, now)
         if filters is None:
             st.info("Pick the last day of the date range.")
             return
@@ -458,7 +548,7 @@ def main() -> None:
         with tabs[1]:
             _positions_tab(db_path, filters)
         with tabs[2]:
-            _funnel_tab(lists)
+            _funnel_tab(db_path, filters, lists)
         with tabs[3]:
             _products_tab(db_path, filters)
         with tabs[4]:

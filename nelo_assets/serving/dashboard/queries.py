@@ -40,6 +40,9 @@ class Filters:
     lists: tuple[str, ...] = ()
     categories: tuple[str, ...] = ()
     platforms: tuple[str, ...] = ()
+    # A partial last day (today): only events up to this instant count. Its local time of day
+    # cuts the previous period's last day too, so a comparison sees the same hours on both sides.
+    until: datetime | None = None
 
     def params(self, per_day: bool = False) -> dict[str, Any]:
         return {
@@ -49,12 +52,18 @@ class Filters:
             "categories": list(self.categories) or None,
             "platforms": list(self.platforms) or None,
             "per_day": per_day,
+            "until": self.until,
         }
 
     def previous(self) -> Filters:
-        """The period of the same length just before this one, with the same choices."""
+        """The period of the same length just before this one, with the same choices; a partial
+        last day is cut at the same local time of day."""
         length = timedelta(days=(self.end - self.start).days + 1)
-        return replace(self, start=self.start - length, end=self.start - timedelta(days=1))
+        end = self.start - timedelta(days=1)
+        until = None
+        if self.until is not None:
+            until = datetime.combine(end, self.until.timetz())  # same zone, that day's offset
+        return replace(self, start=self.start - length, end=end, until=until)
 
 
 @dataclass(frozen=True)
@@ -64,6 +73,15 @@ class FilterOptions:
     lists: tuple[str, ...]
     categories: tuple[str, ...]
     platforms: tuple[str, ...]
+
+
+def default_range(options: FilterOptions, today: date, days: int) -> tuple[date, date]:
+    """The last `days` complete days of data: ending yesterday (in the business time zone) or
+    at the last day with data if that is earlier; today only when it is the only day there is."""
+    end = min(options.last_date, today - timedelta(days=1))
+    if end < options.first_date:
+        end = min(options.last_date, today)
+    return max(options.first_date, end - timedelta(days=days - 1)), end
 
 
 def _is_lock_error(exc: duckdb.Error) -> bool:
@@ -113,7 +131,7 @@ def _frame(db_path: Path, sql: str, params: dict[str, Any] | None = None) -> pl.
         attempt += 1
 
 
-# The facts the filters keep. Item rows keep the platform of their event and the category of
+# The facts the filters keep (up to the cutoff of a partial last day). Item rows keep the platform of their event and the category of
 # the item's current version (as the product leaderboard shows it); with a category filter an
 # event stays only if one of its item rows does. Over a range every row gets the same
 # event_date ($start), so the marts' SQL, which groups by event_date, aggregates the range.
@@ -123,6 +141,7 @@ with platform_events as (
     from main.fact_events
     where event_date between $start and $end
         and ($platforms::varchar[] is null or list_contains($platforms::varchar[], platform))
+        and ($until::timestamptz is null or event_timestamp <= $until::timestamptz)
 ),
 fact_event_items as (
     select items.* replace (
@@ -357,37 +376,137 @@ def with_change(
 def with_intervals(frame: pl.DataFrame, rate: str, successes: str, trials: str) -> pl.DataFrame:
     """`frame` with the 95% Wilson interval of a user-based rate (`<rate>_low`, `<rate>_high`),
     its rank by that rate (`<rate>_rank`, 1 = highest) and `<rate>_same_as_next`: True when the
-    rate is not significantly different from the next rank's (two-proportion z-test at 5%)."""
+    rate is not significantly different from the next rank's (two-proportion z-test at 5%).
+    A row without a rate (no trials) has no rank and no mark."""
     bounds = [wilson_interval(x, n) for x, n in zip(frame[successes], frame[trials], strict=True)]
-    ranked = frame.with_row_index("_row").sort(rate, descending=True, nulls_last=True)
+    ranked = (
+        frame.with_row_index("_row").filter(pl.col(rate).is_not_null()).sort(rate, descending=True)
+    )
     marks = same_as_next(ranked[successes].to_list(), ranked[trials].to_list())
     rank = {row: number for number, row in enumerate(ranked["_row"].to_list(), start=1)}
     mark = dict(zip(ranked["_row"].to_list(), marks, strict=True))
     return frame.with_columns(
         pl.Series(f"{rate}_low", [b[0] if b else None for b in bounds], pl.Float64),
         pl.Series(f"{rate}_high", [b[1] if b else None for b in bounds], pl.Float64),
-        pl.Series(f"{rate}_rank", [rank[i] for i in range(frame.height)], pl.Int64),
-        pl.Series(f"{rate}_same_as_next", [mark[i] for i in range(frame.height)], pl.Boolean),
+        pl.Series(f"{rate}_rank", [rank.get(i) for i in range(frame.height)], pl.Int64),
+        pl.Series(f"{rate}_same_as_next", [mark.get(i) for i in range(frame.height)], pl.Boolean),
     )
 
 
-# The list funnel's steps: (column, label with its unit), in funnel order.
-FUNNEL_STEPS = (
-    ("list_view_events", "1. List views (events)"),
-    ("list_click_events", "2. List clicks (events)"),
-    ("attributed_add_to_cart_items", "3. Added to cart (items)"),
-    ("attributed_checkout_items", "4. Checked out (items)"),
-    ("attributed_purchased_items", "5. Purchased (items)"),
+# The list funnel: users step by step, and the item counts kept beside it. A user reaches a step
+# only with an event at or after the moment they reached the step before, so each step's users
+# are among the previous step's and the funnel never widens. Users are distinct over the range,
+# from the facts: they cannot be summed from daily counts.
+
+# (column, label) in funnel order: the users who reached each step.
+USER_STEPS = (
+    ("viewed_users", "1. Viewed the list"),
+    ("clicked_users", "2. Clicked an item"),
+    ("added_users", "3. Added to cart"),
+    ("checked_out_users", "4. Checked out"),
+    ("purchased_users", "5. Purchased"),
+)
+# The item counts of mart_item_list_daily for the same steps: events, then item quantities.
+ITEM_STEPS = (
+    ("list_view_events", "List views (events)"),
+    ("list_click_events", "List clicks (events)"),
+    ("attributed_add_to_cart_items", "Added to cart (items)"),
+    ("attributed_checkout_items", "Checked out (items)"),
+    ("attributed_purchased_items", "Purchased (items)"),
+)
+ITEMS_NOTE = (
+    "Item counts are not a funnel: checkouts and purchases can exceed add-to-carts, because a "
+    "buy-now purchase skips the cart and a checkout can hold items added on earlier days."
 )
 
 
-def list_funnel(lists: pl.DataFrame) -> pl.DataFrame:
-    """The list leaderboard in long form: one row per list and funnel step, with its unit."""
+LATER_STEPS = range(2, len(USER_STEPS) + 1)
+
+
+def _count(step: int, column: str) -> str:
+    return f"count(reached_{step}.user_id) as {column}"
+
+
+def _reached(step: int) -> str:
+    """The users of each list who reached `step` after reaching the step before, and when."""
+    return f"""
+reached_{step} as (
+    select step_events.list_name, step_events.user_id, min(step_events.event_timestamp) as at
+    from step_events
+    inner join reached_{step - 1} as previous
+        on previous.list_name = step_events.list_name and previous.user_id = step_events.user_id
+    where step_events.step = {step} and step_events.event_timestamp >= previous.at
+    group by step_events.list_name, step_events.user_id
+)"""
+
+
+# Steps 1-2 are list events, with list membership as mart_item_list_daily counts it (the lists of
+# the item rows, or the event-level list of an event without items); steps 3-5 are item rows
+# credited to the list by attribution.
+USER_FUNNEL = f"""
+{SCOPED_FACTS},
+list_events as (
+    select event_name, user_id, event_timestamp, item_list_name
+    from fact_event_items
+    where event_name in ('view_item_list', 'select_item')
+    union all
+    select event_name, user_id, event_timestamp, item_list_name
+    from fact_events
+    where event_name in ('view_item_list', 'select_item')
+        and not exists (
+            select 1 from fact_event_items where fact_event_items.event_id = fact_events.event_id
+        )
+),
+step_events as (
+    select
+        coalesce(nullif(item_list_name, ''), '(not set)') as list_name,
+        user_id,
+        event_timestamp,
+        case event_name when 'view_item_list' then 1 else 2 end as step
+    from list_events
+    union all
+    select
+        coalesce(nullif(attributed_item_list_name, ''), '(not set)') as list_name,
+        user_id,
+        event_timestamp,
+        case event_name when 'add_to_cart' then 3 when 'begin_checkout' then 4 else 5 end as step
+    from fact_event_items
+    where event_name in ('add_to_cart', 'begin_checkout', 'purchase')
+),
+reached_1 as (
+    select list_name, user_id, min(event_timestamp) as at
+    from step_events
+    where step = 1
+    group by list_name, user_id
+),
+{",".join(_reached(step) for step in LATER_STEPS)}
+select
+    list_name as item_list_name,
+    {",".join(_count(step, column) for step, (column, _) in enumerate(USER_STEPS, start=1))}
+from reached_1
+{" ".join(f"left join reached_{step} using (list_name, user_id)" for step in LATER_STEPS)}
+group by list_name
+"""
+
+
+def list_user_funnel(db_path: Path, filters: Filters) -> pl.DataFrame:
+    """Per chosen list over the range: the users who reached each step, most viewers first."""
+    sql = f"""
+    select *
+    from ({USER_FUNNEL})
+    where {LIST_FILTER}
+    order by viewed_users desc, item_list_name
+    """
+    return _frame(db_path, sql, filters.params())
+
+
+def long_form(frame: pl.DataFrame, steps: tuple[tuple[str, str], ...]) -> pl.DataFrame:
+    """One row per list and step (List, Step, Count), for a chart; rows keep the frame's order."""
     return pl.concat(
-        lists.select(
+        frame.select(
             pl.col("item_list_name").alias("List"),
             pl.lit(label).alias("Step"),
             pl.col(column).cast(pl.Int64).alias("Count"),
         )
-        for column, label in FUNNEL_STEPS
+        for column, label in steps
     )
