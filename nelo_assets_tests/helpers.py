@@ -591,7 +591,7 @@ DECLARED_CHECKS: dict[str, Check] = {
     if isinstance(value, Check)
 }
 # One quarantined row in six stays below this rate; the flood test goes far above it.
-CHECK_LIMITS = ChecksResource(max_quarantine_rate="0.2", freshness_hours="6")
+CHECK_LIMITS = ChecksResource(max_quarantine_rate="0.2")
 
 
 @dataclass

@@ -112,7 +112,7 @@ def test_definitions_match_the_snapshot() -> None:
 def test_the_snapshot_sees_every_part_of_the_graph() -> None:
     snapshot = json.loads(SNAPSHOT.read_text())
     assert len(snapshot["assets"]) == 12
-    assert len(snapshot["checks"]) == 38
+    assert len(snapshot["checks"]) == 37
     assert {
         "sqs_sensor",
         "automation",

@@ -21,6 +21,10 @@ from dagster import (
     build_sensor_context,
 )
 
+# The verdict Dagster's freshness daemon records; Dagster exports no public constructor for it,
+# and the daemon needs a policy window of a minute or more to say FAIL.
+from dagster._core.definitions.freshness import FreshnessState, FreshnessStateChange
+
 from nelo_assets.defs.alerts import health as pipeline_health
 from nelo_assets.defs.jobs import ingest_job
 from nelo_assets.defs.partitions import daily_partitions
@@ -131,14 +135,38 @@ def test_the_stall_clock_starts_at_the_last_successful_ingest(queue_lake: QueueL
 def test_an_idle_queue_restarts_the_stall_clock(queue_lake: QueueLake) -> None:
     """Nothing to ingest for a while after the last success is no stall: the clock restarts at
     the last tick that saw nothing waiting."""
-    health = Health(queue_lake, stall_seconds=1)
+    stall = 5  # seconds; the two ticks after the idle one must fall within it, even under load
+    health = Health(queue_lake, stall_seconds=stall)
     _succeeded_ingest(health, queue_lake)
-    time.sleep(1.5)
+    time.sleep(stall + 0.5)
     assert health() == {}  # idle: no message waits, no run in flight
     health.instance.create_run_for_job(ingest_job, status=DagsterRunStatus.STARTED)
     assert health() == {}
-    time.sleep(1.5)
+    time.sleep(stall + 0.5)
     assert set(health()) == {pipeline_health.STALL}
+
+
+def _freshness_verdict(instance: DagsterInstance, state: FreshnessState) -> None:
+    instance.report_runless_asset_event(
+        FreshnessStateChange(
+            key=AssetKey("bronze_events"),
+            previous_state=FreshnessState.UNKNOWN,
+            new_state=state,
+            state_change_timestamp=time.time(),
+        )
+    )
+
+
+def test_a_failing_freshness_policy_alerts_until_fresh_again(queue_lake: QueueLake) -> None:
+    health = Health(queue_lake)
+    assert health() == {}
+    _freshness_verdict(health.instance, FreshnessState.FAIL)
+    not_fresh = f"{pipeline_health.NOT_FRESH}|bronze_events"
+    assert set(health()) == {not_fresh}
+    opened = health()[not_fresh]
+    assert health()[not_fresh] == opened  # one alert per incident
+    _freshness_verdict(health.instance, FreshnessState.PASS)
+    assert health() == {}
 
 
 def test_dead_letters_alert_until_the_dlq_is_empty(queue_lake: QueueLake) -> None:

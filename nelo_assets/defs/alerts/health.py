@@ -1,7 +1,11 @@
 """Pipeline health: what cannot heal by itself (R10) raises one alert when it starts and one
 when it ends, nothing in between: ingestion stalled with work waiting, messages in the
-dead-letter queue, a mart partition left behind its bronze day. Dagster has no equivalent (its
-freshness is per asset, not per partition), so these stay ours; they share the notifier."""
+dead-letter queue, an asset failing its freshness policy, a mart partition left behind its
+bronze day.
+
+Dagster evaluates freshness policies itself (its freshness daemon) but open-source Dagster
+sends no alert, so this sensor only delivers its verdict. Its freshness is per asset, not per
+partition: the stale-mart alert for one late day stays ours, as do the queue alerts."""
 
 import json
 import time
@@ -33,6 +37,7 @@ HEALTH_SENSOR_NAME = "pipeline_health_sensor"
 STALL = "stall"
 DEAD_LETTERS = "dead_letters"
 STALE_MART = "stale_mart"  # incident ids: stale_mart|<asset>|<partition>
+NOT_FRESH = "not_fresh"  # incident ids: not_fresh|<asset>
 
 
 @dataclass
@@ -139,6 +144,33 @@ def _queue_alerts(
         )
 
 
+def _freshness_alerts(
+    context: SensorEvaluationContext, state: HealthState, notify: Notifier, now: float
+) -> None:
+    """An asset whose FreshnessPolicy fails, as Dagster's freshness daemon last evaluated it."""
+    graph = context.repository_def.asset_graph
+    policies = {
+        key: graph.get(key).freshness_policy
+        for key in graph.get_all_asset_keys()
+        if graph.get(key).freshness_policy
+    }
+    verdicts = context.instance.get_freshness_state_records(list(policies))
+    for key, policy in sorted(policies.items()):
+        verdict = verdicts.get(key)
+        window = getattr(policy, "fail_window", None)
+        within = f" within {window.to_timedelta()}" if window else ""
+        _incident(
+            state,
+            notify,
+            f"{NOT_FRESH}|{key.to_user_string()}",
+            verdict is not None and verdict.freshness_state.value == "FAIL",
+            now,
+            f"[NOT FRESH] {key.to_user_string()}: not updated{within}, so its freshness "
+            f"policy fails\n{notify.asset_url(key)}",
+            f"[RECOVERED] {key.to_user_string()} is fresh again",
+        )
+
+
 def _latest(instance: DagsterInstance, key: AssetKey, partition: str, after: int | None) -> Any:
     """The first materialization of a partition after storage id `after`, else the latest."""
     records = instance.fetch_materializations(
@@ -213,6 +245,7 @@ def pipeline_health_sensor(
         _queue_alerts(context, sqs, alerts, state, notify, now)
     except (QueueError, *QUEUE_ERRORS) as exc:
         queue_error = f"; queue not read: {describe_error(exc)}"  # the sqs sensor fails loudly
+    _freshness_alerts(context, state, notify, now)
     _mart_alerts(context, alerts, state, notify, now)
     context.update_cursor(state.to_cursor())
     incidents = ", ".join(sorted(state.open)) or "none"
