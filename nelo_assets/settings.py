@@ -16,6 +16,8 @@ DEFAULT_SENSOR_INTERVAL_SECONDS = 10
 # An automation tick costs about twice an SQS tick in the code server, and every probe waits for
 # one: 20 s keeps the idle cost under 1.5 times the old 30 s ticks (bench/report.md, Freshness).
 DEFAULT_AUTOMATION_INTERVAL_SECONDS = 20
+# How long bronze may go without an update before its freshness policy fails.
+DEFAULT_FRESHNESS_HOURS = 6.0
 # The Dagster UI address that alert messages link to.
 DEFAULT_UI_BASE_URL = "http://127.0.0.1:3000"
 # The queue `make demo` creates on its local SQS-compatible server (moto).
@@ -38,6 +40,7 @@ class Settings:
     queue_url: str = DEMO_QUEUE_URL
     sensor_interval_seconds: int = DEFAULT_SENSOR_INTERVAL_SECONDS
     automation_interval_seconds: int = DEFAULT_AUTOMATION_INTERVAL_SECONDS
+    freshness_hours: float = DEFAULT_FRESHNESS_HOURS
     # s3://bucket/prefix puts the lake on S3; None keeps it in data_dir (analytics.duckdb
     # always stays in data_dir).
     lake_url: str | None = None
@@ -83,7 +86,20 @@ class Settings:
             automation_interval_seconds=_seconds(
                 env, "NELO_AUTOMATION_INTERVAL_SECONDS", DEFAULT_AUTOMATION_INTERVAL_SECONDS
             ),
+            freshness_hours=_hours(env, "NELO_FRESHNESS_HOURS", DEFAULT_FRESHNESS_HOURS),
         )
+
+
+def _hours(env: dict[str, str] | os._Environ[str], name: str, default: float) -> float:
+    raw = env.get(name) or str(default)
+    try:
+        hours = float(raw)
+    except ValueError:
+        hours = 0.0
+    # Dagster's freshness policies take windows of a minute or more.
+    if hours < 1 / 60:
+        raise SettingsError(f"{name}={raw!r} is not a number of hours of at least 1/60")
+    return hours
 
 
 def _seconds(env: dict[str, str] | os._Environ[str], name: str, default: int) -> int:

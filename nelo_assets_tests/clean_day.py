@@ -20,7 +20,7 @@ from nelo_assets_tests.rows import write_rows
 CHECK_DAY = date.fromisoformat(daily_partitions.get_last_partition_key()) - timedelta(days=10)
 CHECKS_NOW = datetime.now(UTC)
 # One quarantined row in six stays below this rate; the flood test goes far above it.
-CHECK_LIMITS = ChecksResource(max_quarantine_rate="0.2", freshness_hours="6")
+CHECK_LIMITS = ChecksResource(max_quarantine_rate="0.2")
 
 
 @dataclass

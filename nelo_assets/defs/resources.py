@@ -138,7 +138,6 @@ class ChecksResource(dg.ConfigurableResource):
 
     max_quarantine_rate: str | None = None
     max_unknown_platform_share: str | None = None
-    freshness_hours: str | None = None
     duplicate_window_days: str | None = None
     known_event_names: str | None = None  # extra known names, comma-separated
 

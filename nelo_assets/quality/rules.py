@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 import duckdb
@@ -327,19 +327,4 @@ def session_violations(con: duckdb.DuckDBPyConnection, event_date: date) -> Outc
         [event_date, SESSION_GAP_SECONDS],
         "session rule violations",
         "sessions consistent",
-    )
-
-
-def freshness(
-    newest_partition: str | None, latest_receipt: datetime | None, now: datetime, max_hours: float
-) -> Outcome:
-    """The newest bronze partition received an event within the last `max_hours`."""
-    if latest_receipt is None:
-        return Outcome(False, "no bronze partition holds any event yet", {"age_hours": -1.0})
-    age_hours = (now - latest_receipt).total_seconds() / 3600
-    return Outcome(
-        age_hours <= max_hours,
-        f"newest bronze partition {newest_partition}: last event received "
-        f"{latest_receipt.isoformat()}, {age_hours:.1f} h ago (limit {max_hours:g} h)",
-        {"age_hours": round(age_hours, 2), "newest_partition": newest_partition or ""},
     )

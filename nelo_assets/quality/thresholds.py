@@ -47,7 +47,6 @@ KNOWN_EVENT_NAMES = frozenset(
 VARIABLES = {
     "max_quarantine_rate": "NELO_MAX_QUARANTINE_RATE",
     "max_unknown_platform_share": "NELO_MAX_UNKNOWN_PLATFORM_SHARE",
-    "freshness_hours": "NELO_FRESHNESS_HOURS",
     "duplicate_window_days": "NELO_DUPLICATE_WINDOW_DAYS",
     "known_event_names": "NELO_KNOWN_EVENT_NAMES",
 }
@@ -59,7 +58,6 @@ class Thresholds:
 
     max_quarantine_rate: float = 0.05  # silver-quarantined / bronze rows of a partition
     max_unknown_platform_share: float = 0.10  # events whose platform is UNKNOWN
-    freshness_hours: float = 6.0  # how old the newest bronze receipt may be
     duplicate_window_days: int = 7  # partitions searched on each side for a copy of an event
     known_event_names: frozenset[str] = KNOWN_EVENT_NAMES  # plus the extra names configured
 
@@ -72,7 +70,6 @@ class Thresholds:
             max_unknown_platform_share=_number(
                 settings, "max_unknown_platform_share", cls.max_unknown_platform_share
             ),
-            freshness_hours=_number(settings, "freshness_hours", cls.freshness_hours, upper=None),
             duplicate_window_days=int(
                 _number(settings, "duplicate_window_days", cls.duplicate_window_days, upper=None)
             ),

@@ -1,9 +1,11 @@
-"""The alert sensor against a real HTTP server and real check runs on an ephemeral instance."""
+"""The check and run alert sensors against a real HTTP server and real runs on an ephemeral
+instance."""
 
 import json
 import os
 import socket
 import threading
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -12,15 +14,25 @@ from typing import Any
 
 import pytest
 from dagster import (
+    AssetCheckExecutionContext,
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
     DagsterInstance,
     DefaultSensorStatus,
+    Definitions,
+    PreviewWarning,
     SkipReason,
+    StaticPartitionsDefinition,
     asset,
     build_sensor_context,
     materialize,
+    multi_asset_check,
 )
 
-from nelo_assets.defs import alerts
+from nelo_assets.defs.alerts import checks as check_alerts
+from nelo_assets.defs.alerts import notifier
+from nelo_assets.defs.alerts.runs import RUN_ALERT_SENSOR_NAME, run_alert_sensor
 from nelo_assets.defs.resources import AlertsResource
 from nelo_assets.defs.silver import checks as silver
 from nelo_assets.settings import DEFAULT_UI_BASE_URL
@@ -79,31 +91,49 @@ def webhook() -> Iterator[Webhook]:
         thread.join()
 
 
-class Ticker:
-    """Evaluates alert_sensor like the daemon does, carrying the cursor between ticks."""
+def alerts_resource() -> AlertsResource:
+    """The resource as the code location configures it from the environment."""
+    return AlertsResource(
+        webhook_url=os.environ.get("NELO_ALERT_WEBHOOK_URL"),
+        ui_base_url=os.environ.get("NELO_UI_BASE_URL") or DEFAULT_UI_BASE_URL,
+    )
 
-    def __init__(self, instance: DagsterInstance) -> None:
+
+class Ticker:
+    """Evaluates check_alert_sensor like the daemon does, carrying the cursor between ticks."""
+
+    def __init__(self, instance: DagsterInstance, defs: Definitions | None = None) -> None:
         self.instance = instance
+        self.defs = defs
         self.cursor: str | None = None
 
     def __call__(self) -> SkipReason:
         from nelo_assets.definitions import defs
 
-        # The resource as the code location configures it from the environment.
-        settings = AlertsResource(
-            webhook_url=os.environ.get("NELO_ALERT_WEBHOOK_URL"),
-            ui_base_url=os.environ.get("NELO_UI_BASE_URL") or DEFAULT_UI_BASE_URL,
-        )
         context = build_sensor_context(
             instance=self.instance,
             cursor=self.cursor,
-            definitions=defs,
-            resources={"alerts": settings},
+            definitions=self.defs or defs,
+            resources={"alerts": alerts_resource()},
         )
-        result = alerts.alert_sensor(context)
+        result = check_alerts.check_alert_sensor(context)
         self.cursor = context.cursor
         assert isinstance(result, SkipReason)
         return result
+
+
+class RunTicker:
+    """Evaluates run_alert_sensor through Dagster's own run-status machinery and cursor."""
+
+    def __init__(self, instance: DagsterInstance) -> None:
+        self.instance = instance
+        self.cursor: str | None = None
+
+    def __call__(self) -> None:
+        context = build_sensor_context(
+            instance=self.instance, cursor=self.cursor, resources={"alerts": alerts_resource()}
+        )
+        self.cursor = run_alert_sensor.evaluate_tick(context).cursor
 
 
 @pytest.fixture(scope="module")
@@ -148,14 +178,14 @@ def test_one_alert_per_failure_nothing_twice_one_recovery(
     tick()
     assert len(webhook.posts) == 2
     warn, error = sorted(webhook.texts(), key=lambda text: "WARN" not in text)
-    assert warn.startswith("[FAILED WARN, non-blocking] check silver_events_unknown_event_names")
-    assert f"on silver_events [{D}]" in warn and "'purchse' (1 events)" in warn
+    assert warn.startswith(
+        "[WARN DIGEST] check silver_events_unknown_event_names on silver_events: failing on 1"
+    )
+    assert f"- {D}: fails: " in warn and "'purchse' (1 events)" in warn
     assert f"{UI}/assets/silver_events?view=checks&checkDetail=" in warn
-    assert f"{UI}/runs/" in warn
     assert error.startswith("[FAILED ERROR, blocking] check silver_items_have_events")
     assert f"on silver_items [{D}]" in error and "'x:0' -> event_id 'x'" in error
-    # the run failed because of the blocking check: its alert already says so, no run alert
-    assert not any(text.startswith("[RUN FAILED]") for text in webhook.texts())
+    assert f"{UI}/runs/" in error
 
     tick()
     run_checks(day, [silver.silver_checks], instance)  # still broken: the same failures again
@@ -166,18 +196,98 @@ def test_one_alert_per_failure_nothing_twice_one_recovery(
         day.save(table, rows)
     assert all(e.passed for e in run_checks(day, [silver.silver_checks], instance).values())
     tick()
-    recoveries = webhook.texts()[2:]
-    assert len(recoveries) == 2
-    assert all(text.startswith("[RECOVERED]") for text in recoveries)
-    assert {text.split()[2] for text in recoveries} == {
-        silver.UNKNOWN_EVENT_NAMES.name,
-        silver.ITEMS_HAVE_EVENTS.name,
-    }
+    warn_back, error_back = sorted(webhook.texts()[2:], key=lambda text: "WARN" not in text)
+    assert warn_back.startswith(
+        "[WARN DIGEST] check silver_events_unknown_event_names on silver_events: recovered on 1"
+    )
+    assert error_back.startswith(
+        f"[RECOVERED] check silver_items_have_events on silver_items [{D}] passes again"
+    )
     tick()
     assert len(webhook.posts) == 4
 
     cursor = json.loads(tick.cursor or "")
     assert cursor["failing"] == [] and len(tick.cursor or "") < 500
+
+
+# A soft rule and a gate on three partitions of a stand-in asset: whether each partition
+# passes is set by the test, so one tick can see many partitions change at once.
+DAYS = StaticPartitionsDefinition(["2026-03-01", "2026-03-02", "2026-03-03"])
+BROKEN: dict[str, set[str]] = {"soft_rule": set(), "gate": set()}
+
+
+@asset(partitions_def=DAYS)
+def graded() -> None:
+    pass
+
+
+with pytest.warns(PreviewWarning):  # partitioned check specs, as the project's checks use them
+    GRADED_SPECS = [
+        AssetCheckSpec("soft_rule", asset="graded", partitions_def=DAYS),
+        AssetCheckSpec("gate", asset="graded", partitions_def=DAYS, blocking=True),
+    ]
+
+
+@multi_asset_check(specs=GRADED_SPECS)
+def graded_checks(context: AssetCheckExecutionContext) -> Iterator[AssetCheckResult]:
+    for name, severity in (("soft_rule", "WARN"), ("gate", "ERROR")):
+        broken = context.partition_key in BROKEN[name]
+        yield AssetCheckResult(
+            asset_key="graded",
+            check_name=name,
+            passed=not broken,
+            severity=AssetCheckSeverity(severity),
+            description=f"{name} {'broken' if broken else 'fine'} on {context.partition_key}",
+        )
+
+
+def _grade(instance: DagsterInstance, soft: set[str], gate: set[str]) -> None:
+    """Materialize every partition with the given ones failing each check."""
+    BROKEN.update(soft_rule=soft, gate=gate)
+    for day in DAYS.get_partition_keys():
+        materialize(
+            [graded, graded_checks], partition_key=day, instance=instance, raise_on_error=False
+        )
+
+
+def _kinds_per_check(texts: list[str]) -> Counter[str]:
+    """Messages of one tick by their first line's tag and check name."""
+    return Counter(" ".join(text.split()[:4]) for text in texts)
+
+
+def test_warn_failures_of_a_tick_are_one_digest_per_check(
+    webhook: Webhook, env: pytest.MonkeyPatch
+) -> None:
+    instance = DagsterInstance.ephemeral()
+    tick = Ticker(instance, Definitions(assets=[graded], asset_checks=[graded_checks]))
+    days = DAYS.get_partition_keys()
+
+    _grade(instance, soft=set(days), gate={days[0], days[1]})
+    tick()
+    first = webhook.texts()
+    # At most one WARN digest per check and tick; each gate failure alone.
+    assert _kinds_per_check(first) == {
+        "[WARN DIGEST] check soft_rule": 1,
+        "[FAILED ERROR, blocking] check": 2,
+    }
+    (digest,) = [text for text in first if text.startswith("[WARN DIGEST]")]
+    assert digest.startswith("[WARN DIGEST] check soft_rule on graded: failing on 3")
+    assert all(f"- {day}: fails: soft_rule broken on {day}" in digest for day in days)
+
+    _grade(instance, soft={days[2]}, gate=set())
+    tick()
+    second = webhook.texts()[len(first) :]
+    assert _kinds_per_check(second) == {
+        "[WARN DIGEST] check soft_rule": 1,
+        "[RECOVERED] check gate on": 2,
+    }
+    (digest,) = [text for text in second if text.startswith("[WARN DIGEST]")]
+    assert digest.startswith("[WARN DIGEST] check soft_rule on graded: recovered on 2")
+    assert days[2] not in digest
+
+    _grade(instance, soft={days[2]}, gate=set())  # nothing changed: nothing to say
+    tick()
+    assert len(webhook.posts) == len(first) + len(second)
 
 
 @asset
@@ -187,7 +297,8 @@ def exploding() -> None:
 
 def test_a_failed_run_alerts_once(webhook: Webhook, env: pytest.MonkeyPatch) -> None:
     instance = DagsterInstance.ephemeral()
-    tick = Ticker(instance)
+    tick = RunTicker(instance)
+    tick()  # Dagster's run-failure sensor starts from the newest event at its first tick
     run = materialize([exploding], instance=instance, raise_on_error=False)
     assert not run.success
     tick()
@@ -195,7 +306,22 @@ def test_a_failed_run_alerts_once(webhook: Webhook, env: pytest.MonkeyPatch) -> 
     assert len(webhook.posts) == 1
     text = webhook.texts()[0]
     assert text.startswith("[RUN FAILED] __ephemeral_asset_job__")
+    assert "failed" in text and "exploding" in text  # the step that failed
     assert f"{UI}/runs/{run.run_id}" in text
+
+
+def test_a_run_a_blocking_check_stopped_sends_no_run_alert(
+    day: World, webhook: Webhook, env: pytest.MonkeyPatch
+) -> None:
+    instance = DagsterInstance.ephemeral()
+    tick = RunTicker(instance)
+    tick()
+    _break(day)
+    run_checks(day, [silver.silver_checks], instance)
+    failed = instance.get_runs()
+    assert [run.status.value for run in failed] == ["FAILURE"]
+    tick()
+    assert webhook.posts == []  # the check alert says why
 
 
 def _closed_port_url() -> str:
@@ -219,7 +345,7 @@ def test_webhook_trouble_never_breaks_the_tick(
         webhook.status = 500
     else:
         webhook.hang = threading.Event()
-        env.setattr(alerts, "WEBHOOK_TIMEOUT_SECONDS", 0.2)
+        env.setattr(notifier, "WEBHOOK_TIMEOUT_SECONDS", 0.2)
     instance = DagsterInstance.ephemeral()
     _break(day)
     run_checks(day, [silver.silver_checks], instance)
@@ -227,7 +353,7 @@ def test_webhook_trouble_never_breaks_the_tick(
     result = tick()
     assert "sent 2 alerts (webhook unreachable: logged only)" in result.skip_message
     logged = capsys.readouterr().err
-    assert "ALERT [FAILED WARN, non-blocking] check silver_events_unknown_event_names" in logged
+    assert "ALERT [WARN DIGEST] check silver_events_unknown_event_names" in logged
     assert "ALERT [FAILED ERROR, blocking] check silver_items_have_events" in logged
     assert "alert webhook failed" in logged
     # one delivery attempt at most per tick once the webhook is known to be down
@@ -236,11 +362,11 @@ def test_webhook_trouble_never_breaks_the_tick(
     assert "no new failure" in tick().skip_message
 
 
-def test_the_sensor_watches_every_check_of_the_project() -> None:
+def test_the_sensors_watch_every_check_and_run_of_the_project() -> None:
     from nelo_assets.definitions import defs
 
     context = build_sensor_context(definitions=defs)
-    assert len(alerts.check_keys(context)) == len(DECLARED_CHECKS)
-    assert set(alerts.check_keys(context)) == set(defs.resolve_asset_graph().asset_check_keys)
-    sensor = defs.resolve_sensor_def(alerts.ALERT_SENSOR_NAME)
-    assert sensor.default_status == DefaultSensorStatus.RUNNING
+    assert len(check_alerts.check_keys(context)) == len(DECLARED_CHECKS)
+    assert set(check_alerts.check_keys(context)) == set(defs.resolve_asset_graph().asset_check_keys)
+    for name in (check_alerts.CHECK_ALERT_SENSOR_NAME, RUN_ALERT_SENSOR_NAME):
+        assert defs.resolve_sensor_def(name).default_status == DefaultSensorStatus.RUNNING

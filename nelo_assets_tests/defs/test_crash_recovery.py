@@ -18,6 +18,7 @@ import signal
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import suppress
 from datetime import UTC, date, datetime, timedelta
@@ -157,6 +158,11 @@ def table_rows(lake: Lake, table: str) -> list[tuple]:
         return con.execute(f"select * from read_parquet([{paths}]) order by all").fetchall()
 
 
+def alert_kinds(texts: list[str]) -> dict[str, int]:
+    """How many webhook messages of each kind, the kind being the bracketed tag they start with."""
+    return dict(Counter(text.split("]")[0] + "]" for text in texts).most_common())
+
+
 def test_sigkill_everything_then_restart_heals(
     queue_lake: QueueLake, tmp_path: Path, webhook: Webhook
 ) -> None:
@@ -287,6 +293,7 @@ def test_sigkill_everything_then_restart_heals(
         os.environ.pop("DAGSTER_HOME", None)
     timings["test"] = time.monotonic() - started
     print(f"timings (s): {json.dumps({k: round(v) for k, v in timings.items()})}")
+    print(f"webhook alerts by kind: {json.dumps(alert_kinds(webhook.texts))}")
 
     # Dead runs failed, saying why; each was retried as a new run, which succeeded.
     for run in (dead_ingest, transform):

@@ -112,8 +112,14 @@ def test_definitions_match_the_snapshot() -> None:
 def test_the_snapshot_sees_every_part_of_the_graph() -> None:
     snapshot = json.loads(SNAPSHOT.read_text())
     assert len(snapshot["assets"]) == 12
-    assert len(snapshot["checks"]) == 38
-    assert {"sqs_sensor", "automation", "alert_sensor"} <= set(snapshot["sensors"])
+    assert len(snapshot["checks"]) == 37
+    assert {
+        "sqs_sensor",
+        "automation",
+        "check_alert_sensor",
+        "run_alert_sensor",
+        "pipeline_health_sensor",
+    } <= set(snapshot["sensors"])
     assert snapshot["assets"]["fact_event_items"]["deps"]["silver_items"].startswith(
         "TimeWindowPartitionMapping(start_offset=-7"
     )

@@ -21,7 +21,11 @@ from dagster import (
     build_sensor_context,
 )
 
-from nelo_assets.defs import alerts
+# The verdict Dagster's freshness daemon records; Dagster exports no public constructor for it,
+# and the daemon needs a policy window of a minute or more to say FAIL.
+from dagster._core.definitions.freshness import FreshnessState, FreshnessStateChange
+
+from nelo_assets.defs.alerts import health as pipeline_health
 from nelo_assets.defs.jobs import ingest_job
 from nelo_assets.defs.partitions import daily_partitions
 from nelo_assets.defs.resources import AlertsResource, LakeResource
@@ -86,7 +90,7 @@ class Health:
             resources={"alerts": self.resource, "sqs": self.queue_lake.sqs},
         )
         started = time.monotonic()
-        result = alerts.pipeline_health_sensor(context)
+        result = pipeline_health.pipeline_health_sensor(context)
         assert time.monotonic() - started < 5  # R5
         assert isinstance(result, SkipReason)
         self.cursor = context.cursor
@@ -98,9 +102,9 @@ def test_stall_alerts_once_and_recovers_once(queue_lake: QueueLake) -> None:
     hung = health.instance.create_run_for_job(ingest_job, status=DagsterRunStatus.STARTED)
     assert health() == {}  # the backlog starts now
     time.sleep(1.5)
-    assert set(health()) == {alerts.STALL}
-    opened = health()[alerts.STALL]
-    assert health()[alerts.STALL] == opened  # one alert per incident
+    assert set(health()) == {pipeline_health.STALL}
+    opened = health()[pipeline_health.STALL]
+    assert health()[pipeline_health.STALL] == opened  # one alert per incident
     health.instance.delete_run(hung.run_id)
     result = ingest_job.execute_in_process(
         instance=health.instance,
@@ -110,11 +114,66 @@ def test_stall_alerts_once_and_recovers_once(queue_lake: QueueLake) -> None:
     assert health() == {}
 
 
+def _succeeded_ingest(health: Health, queue_lake: QueueLake) -> None:
+    result = ingest_job.execute_in_process(
+        instance=health.instance,
+        resources={"lake": LakeResource.from_settings(queue_lake.settings), "sqs": queue_lake.sqs},
+    )
+    assert result.success
+
+
+def test_the_stall_clock_starts_at_the_last_successful_ingest(queue_lake: QueueLake) -> None:
+    """A health sensor that was down (a crash, a restart) while ingestion hung alerts at its
+    first tick back: the clock did not wait for a tick to see the backlog."""
+    health = Health(queue_lake, stall_seconds=1)
+    _succeeded_ingest(health, queue_lake)
+    time.sleep(1.5)
+    health.instance.create_run_for_job(ingest_job, status=DagsterRunStatus.STARTED)
+    assert set(health()) == {pipeline_health.STALL}
+
+
+def test_an_idle_queue_restarts_the_stall_clock(queue_lake: QueueLake) -> None:
+    """Nothing to ingest for a while after the last success is no stall: the clock restarts at
+    the last tick that saw nothing waiting."""
+    stall = 5  # seconds; the two ticks after the idle one must fall within it, even under load
+    health = Health(queue_lake, stall_seconds=stall)
+    _succeeded_ingest(health, queue_lake)
+    time.sleep(stall + 0.5)
+    assert health() == {}  # idle: no message waits, no run in flight
+    health.instance.create_run_for_job(ingest_job, status=DagsterRunStatus.STARTED)
+    assert health() == {}
+    time.sleep(stall + 0.5)
+    assert set(health()) == {pipeline_health.STALL}
+
+
+def _freshness_verdict(instance: DagsterInstance, state: FreshnessState) -> None:
+    instance.report_runless_asset_event(
+        FreshnessStateChange(
+            key=AssetKey("bronze_events"),
+            previous_state=FreshnessState.UNKNOWN,
+            new_state=state,
+            state_change_timestamp=time.time(),
+        )
+    )
+
+
+def test_a_failing_freshness_policy_alerts_until_fresh_again(queue_lake: QueueLake) -> None:
+    health = Health(queue_lake)
+    assert health() == {}
+    _freshness_verdict(health.instance, FreshnessState.FAIL)
+    not_fresh = f"{pipeline_health.NOT_FRESH}|bronze_events"
+    assert set(health()) == {not_fresh}
+    opened = health()[not_fresh]
+    assert health()[not_fresh] == opened  # one alert per incident
+    _freshness_verdict(health.instance, FreshnessState.PASS)
+    assert health() == {}
+
+
 def test_dead_letters_alert_until_the_dlq_is_empty(queue_lake: QueueLake) -> None:
     health = Health(queue_lake)
     assert health() == {}
     queue_lake.client.send_message(QueueUrl=queue_lake.dlq_url, MessageBody="{poison")
-    assert set(health()) == {alerts.DEAD_LETTERS}
+    assert set(health()) == {pipeline_health.DEAD_LETTERS}
     queue_lake.client.purge_queue(QueueUrl=queue_lake.dlq_url)
     assert health() == {}
 
@@ -128,8 +187,8 @@ def test_a_mart_behind_its_bronze_is_stale_until_rebuilt(
     health.instance.report_runless_asset_event(AssetMaterialization("bronze_events", partition=day))
     assert health() == {}, "not stale before the lag has passed"
     time.sleep(1.1)
-    stale = {key for key in health() if key.startswith(alerts.STALE_MART)}
-    assert f"{alerts.STALE_MART}|mart_product_daily|{day}" in stale
+    stale = {key for key in health() if key.startswith(pipeline_health.STALE_MART)}
+    assert f"{pipeline_health.STALE_MART}|mart_product_daily|{day}" in stale
     for key in stale:
         _, mart, _ = key.split("|")
         health.instance.report_runless_asset_event(AssetMaterialization(mart, partition=day))

@@ -3,7 +3,7 @@ the culprit, once the data is broken on purpose; a blocking failure stops downst
 
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +11,7 @@ import pytest
 from dagster import (
     AssetChecksDefinition,
     AssetCheckSeverity,
+    AssetKey,
     AssetMaterialization,
     DagsterInstance,
     Definitions,
@@ -29,14 +30,13 @@ from nelo_assets.defs.silver import checks as silver
 from nelo_assets.defs.silver.assets import silver as silver_asset
 from nelo_assets.quality import rules as check_rules
 from nelo_assets.quality.thresholds import Thresholds
-from nelo_assets.settings import SettingsError
+from nelo_assets.settings import DEFAULT_FRESHNESS_HOURS, SettingsError
 from nelo_assets.storage.lake import Lake
 from nelo_assets.storage.sql_models import connect
 from nelo_assets_tests.check_runs import ALL_CHECKS, CHECK_STANDINS, DECLARED_CHECKS, run_checks
 from nelo_assets_tests.clean_day import CHECK_DAY as D
 from nelo_assets_tests.clean_day import (
     CHECK_LIMITS,
-    CHECKS_NOW,
     World,
     check_lake_resource,
     clean_bronze_row,
@@ -83,7 +83,7 @@ def test_the_check_modules_hold_every_check_of_the_code_location() -> None:
     loaded = {key.name for key in defs.resolve_asset_graph().asset_check_keys}
     assert loaded == set(DECLARED_CHECKS)
     assert loaded == {key.name for checks_def in ALL_CHECKS for key in checks_def.check_keys}
-    assert len(loaded) == 38
+    assert len(loaded) == 37
     for checks_def in ALL_CHECKS:
         for spec in checks_def.check_specs:
             check = DECLARED_CHECKS[spec.name]
@@ -95,7 +95,6 @@ def test_the_check_modules_hold_every_check_of_the_code_location() -> None:
 UNPARTITIONED = {
     check.name
     for check in (
-        bronze.FRESHNESS,
         bronze.REASON_CODES_KNOWN,
         gold.DIM_ITEMS_KEY,
         gold.DIM_ITEMS_SCD2,
@@ -147,13 +146,6 @@ def _orphan_fact_item(w: World) -> None:
     w.edit("fact_event_items", "event_item_id", "e3:0", event_id="e9")
 
 
-def _stale_bronze(w: World) -> None:
-    rows = [
-        {**r, "received_at": CHECKS_NOW - timedelta(hours=30)} for r in w.tables["bronze_events"]
-    ]
-    w.save("bronze_events", rows)
-
-
 def _misrouted_bronze(w: World) -> None:
     w.edit("bronze_events", "message_id", "m2", event_timestamp=at(D + timedelta(days=2), 13))
 
@@ -195,8 +187,6 @@ Breakage = Callable[[World], None]
 BREAKAGES: list[tuple[str, Breakage, AssetChecksDefinition, Check, str]] = [
     ("bronze misrouted", _misrouted_bronze, bronze.bronze_events_checks, bronze.SCHEMA,
      f"'m2' has event_date {D}, local date of its event_timestamp {D + timedelta(days=2)}"),
-    ("stale bronze", _stale_bronze, bronze.bronze_events_freshness, bronze.FRESHNESS,
-     "h ago (limit 6 h)"),
     ("unknown reason", lambda w: w.edit("silver_quarantine", "message_id", "m6", reason="oops"),
      bronze.quarantine_checks, bronze.REASON_CODES_KNOWN, "reason = 'oops' (1 rows)"),
     ("duplicate event_id", _dup_event, silver.silver_checks, silver.EVENTS_KEY,
@@ -350,11 +340,11 @@ def test_thresholds_are_read_by_the_checks_resource() -> None:
     assert limits.max_quarantine_rate == 0.5
     assert {"a", "b", "purchase"} <= limits.known_event_names
     assert ChecksResource().thresholds == Thresholds()
-    assert ChecksResource(freshness_hours="").thresholds == Thresholds()
+    assert ChecksResource(duplicate_window_days="").thresholds == Thresholds()
     with pytest.raises(SettingsError, match="NELO_MAX_QUARANTINE_RATE='2' must be between"):
         _ = ChecksResource(max_quarantine_rate="2").thresholds
-    with pytest.raises(SettingsError, match="NELO_FRESHNESS_HOURS='soon' is not a number"):
-        _ = ChecksResource(freshness_hours="soon").thresholds
+    with pytest.raises(SettingsError, match="NELO_DUPLICATE_WINDOW_DAYS='soon' is not a number"):
+        _ = ChecksResource(duplicate_window_days="soon").thresholds
 
 
 def test_a_threshold_set_in_the_environment_reaches_the_check(
@@ -372,27 +362,17 @@ def test_a_threshold_set_in_the_environment_reaches_the_check(
     assert run_checks(from_env, [silver.silver_checks], INSTANCE)[name].passed
 
 
-def test_freshness_check_runs_on_the_clock() -> None:
-    """Freshness must fire when nothing is materialized (ingestion stopped): a cron condition."""
-    defs = Definitions(
-        assets=CHECK_STANDINS,
-        asset_checks=ALL_CHECKS,
-        resources={"lake": check_lake_resource(Path(".")), "checks": CHECK_LIMITS},
-    )
-    instance = DagsterInstance.ephemeral()
-    start = datetime(2026, 3, 1, 10, 30, tzinfo=UTC)
-    first = evaluate_automation_conditions(defs=defs, instance=instance, evaluation_time=start)
-    later = evaluate_automation_conditions(
-        defs=defs,
-        instance=instance,
-        cursor=first.cursor,
-        evaluation_time=start + timedelta(hours=1),
-    )
-    (freshness_key,) = bronze.bronze_events_freshness.check_keys
-    assert first.total_requested == 0
-    assert later.total_requested == 1
-    requested = {r.key for r in later.results if r.true_subset.size}
-    assert requested == {freshness_key}
+def test_bronze_freshness_is_a_dagster_policy_not_a_check() -> None:
+    """Whether bronze is still updated is judged by Dagster's freshness daemon against the
+    asset's policy (the health sensor alerts on it), so no check runs on the clock."""
+    from nelo_assets.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    policy_asset = AssetKey("bronze_events")
+    policy = graph.get(policy_asset).freshness_policy
+    assert policy.fail_window.to_timedelta() == timedelta(hours=DEFAULT_FRESHNESS_HOURS)
+    on_bronze = {key.name for key in graph.asset_check_keys if key.asset_key == policy_asset}
+    assert on_bronze == {bronze.SCHEMA.name}
 
 
 def test_bronze_check_follows_ingest_reports() -> None:

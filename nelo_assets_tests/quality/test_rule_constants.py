@@ -15,11 +15,13 @@ from pathlib import Path
 import pytest
 
 from nelo_assets.quality.thresholds import Thresholds
+from nelo_assets.settings import DEFAULT_FRESHNESS_HOURS
 from nelo_assets.transform import business_rules
 from nelo_assets_tests.environment import REPO
 
 BUSINESS_RULES = "nelo_assets/transform/business_rules.py"
 THRESHOLDS = "nelo_assets/quality/thresholds.py"
+SETTINGS = "nelo_assets/settings.py"  # bronze's freshness window is part of the graph
 DEFAULTS = Thresholds()
 
 # A number not glued to a word, a dot or a SQL parameter sign ($1, e2, 127.0.0.1 are not numbers).
@@ -70,7 +72,7 @@ RULES = [
         THRESHOLDS,
         ("unknown_platform",),
     ),
-    Rule("freshness hours", DEFAULTS.freshness_hours, THRESHOLDS, ("freshness",)),
+    Rule("freshness hours", DEFAULT_FRESHNESS_HOURS, SETTINGS, ("freshness",)),
     Rule(
         "duplicate window days", DEFAULTS.duplicate_window_days, THRESHOLDS, ("duplicate_window",)
     ),

@@ -1,25 +1,18 @@
-"""Checks on bronze_events (schema, freshness) and on the quarantine table."""
+"""Checks on bronze_events (schema) and on the quarantine table. Whether bronze is still
+updated at all is its freshness policy's job (assets.py), not a check's."""
 
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import date
 from functools import partial
 
-from dagster import (
-    AssetCheckExecutionContext,
-    AssetCheckResult,
-    AutomationCondition,
-    asset_check,
-    multi_asset_check,
-)
+from dagster import AssetCheckExecutionContext, AssetCheckResult, multi_asset_check
 
 from nelo_assets.contract import REASON_CODES
 from nelo_assets.defs.automation import DayBeingBuilt, follow_upstream
-from nelo_assets.defs.checking import ERROR, WARN, Check, bronze_read_model, evaluate_days, views
-from nelo_assets.defs.load_settings import SETTINGS
+from nelo_assets.defs.checking import ERROR, Check, bronze_read_model, evaluate_days, views
 from nelo_assets.defs.partitions import daily_partitions
-from nelo_assets.defs.resources import ChecksResource, LakeResource
+from nelo_assets.defs.resources import LakeResource
 from nelo_assets.quality import rules
-from nelo_assets.storage.lake import Lake
 from nelo_assets.storage.sql_models import load_sql
 
 SCHEMA = Check(
@@ -27,12 +20,6 @@ SCHEMA = Check(
     asset="bronze_events",
     severity=ERROR,
     protects="rows without a key or in the wrong partition",
-)
-FRESHNESS = Check(
-    name="bronze_events_freshness",
-    asset="bronze_events",
-    severity=WARN,
-    protects="ingestion silently stopped",
 )
 REASON_CODES_KNOWN = Check(
     name="quarantine_reason_codes",
@@ -42,8 +29,6 @@ REASON_CODES_KNOWN = Check(
 )
 
 QUARANTINE_STAGES = ("ingest", "silver")
-# Freshness is about time passing, not about a materialization, so it runs on the clock.
-FRESHNESS_CRON = "0 * * * *"
 
 
 # The ingest job reports bronze partitions without executing the asset, so this check follows
@@ -75,34 +60,6 @@ def bronze_day_results(lake: LakeResource, day: date) -> Iterator[AssetCheckResu
             rules.not_null(con, "bronze_events", required, "message_id"),
             rules.in_partition(con, "bronze_events", day, "message_id", lake.timezone),
         )
-
-
-def newest_bronze_receipt(lake: Lake) -> tuple[str | None, datetime | None]:
-    """The newest bronze partition holding data, and the latest receipt in it (reads one day)."""
-    for directory in sorted(lake.table_dir("bronze_events").glob("event_date=*"), reverse=True):
-        files = sorted(directory.glob("*.parquet"))
-        if not files:
-            continue
-        with views(bronze_parts=("bronze_events", files)) as con:
-            latest = con.execute("select max(received_at) from bronze_parts").fetchone()[0]
-        return directory.name.removeprefix("event_date="), latest
-    return None, None
-
-
-@asset_check(
-    asset=FRESHNESS.asset,
-    name=FRESHNESS.name,
-    description=FRESHNESS.protects,
-    blocking=FRESHNESS.blocking,
-    metadata=FRESHNESS.metadata,
-    automation_condition=AutomationCondition.cron_tick_passed(
-        FRESHNESS_CRON, cron_timezone=SETTINGS.timezone
-    ),
-)
-def bronze_events_freshness(lake: LakeResource, checks: ChecksResource) -> AssetCheckResult:
-    partition, latest = newest_bronze_receipt(lake.lake)
-    hours = checks.thresholds.freshness_hours
-    return FRESHNESS.result(rules.freshness(partition, latest, datetime.now(UTC), hours))
 
 
 @multi_asset_check(specs=[REASON_CODES_KNOWN.spec()], name="quarantine_checks")
