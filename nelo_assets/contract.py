@@ -3,6 +3,10 @@
 `route_message` is what ingestion needs (the time of each event), `parse_message` / `parse_event`
 what silver needs (the whole event). None of them raises on any message content: every failure,
 expected or not, becomes a `QuarantineRecord`.
+
+Pydantic does the judging: `Item` and `_EventIn` are validated straight from the JSON objects,
+each field's annotated type carries its rules, and of all the rules an event breaks, the first
+in docs/events.md's order gives its reason (`_first_broken`).
 """
 
 from __future__ import annotations
@@ -16,10 +20,24 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from functools import cache
-from typing import Any, Literal, TypeVar, get_args
+from typing import Annotated, Any, Literal, TypeVar, get_args
 from zoneinfo import ZoneInfo
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    ValidationInfo,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
+    model_validator,
+)
+from pydantic_core import ErrorDetails
 
 Reason = Literal[
     "invalid_json",
@@ -34,6 +52,17 @@ Reason = Literal[
     "too_many_items",
 ]
 REASON_CODES: tuple[str, ...] = get_args(Reason)
+# The order in which docs/events.md applies an event's rules: the first one broken gives the reason.
+# invalid_shape stands first for a failure the rules do not foresee (a bug here), kept all the same.
+_RULE_ORDER: tuple[Reason, ...] = (
+    "invalid_shape",
+    "missing_field",
+    "invalid_type",
+    "invalid_timestamp",
+    "timestamp_out_of_range",
+    "too_many_items",
+    "invalid_item",
+)
 Platform = Literal["IOS", "ANDROID", "WEB", "UNKNOWN"]
 
 MAX_BODY_BYTES = 256 * 1024
@@ -84,6 +113,16 @@ class ContractError(ValueError):
         self.detail = detail
 
 
+class _Broken(ValueError):
+    """A rule broken by a field, raised inside validation: its detail is the field's place, as
+    pydantic reports it, followed by `rest` (`items[1]` + `.price is negative: -1`)."""
+
+    def __init__(self, reason: Reason, rest: str) -> None:
+        super().__init__(f"{reason}: {rest}")
+        self.reason: Reason = reason
+        self.rest = rest
+
+
 class QuarantineRecord(BaseModel):
     """One quarantined message or event: the columns of schemas.QUARANTINE except `stage`."""
 
@@ -99,72 +138,14 @@ class QuarantineRecord(BaseModel):
     raw: str
 
 
-class Item(BaseModel):
-    model_config = ConfigDict(frozen=True)
+@dataclass(frozen=True)
+class _Receipt:
+    """What the pipeline knows of a message besides its body; the validation context."""
 
-    item_id: str
-    item_name: str | None = None
-    item_brand: str | None = None
-    item_category: str | None = None
-    item_category2: str | None = None
-    item_category3: str | None = None
-    item_category4: str | None = None
-    item_category5: str | None = None
-    item_variant: str | None = None
-    price: Decimal | None = None
-    quantity: int = 1
-    discount: Decimal = Decimal(0)
-    coupon: str | None = None
-    item_list_id: str | None = None  # after the event-level fallback
-    item_list_name: str | None = None  # after the event-level fallback
-    index: int | None = None
-    in_stock: bool | None = None
-    discounts: list[str] = []
-    item_params: dict[str, Any] = {}
-
-
-class Event(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    event_id: str  # as sent, or derive_event_id(message_id, batch_index)
     message_id: str
-    batch_index: int
-    received_at: AwareDatetime
-    event_name: str
-    event_timestamp: AwareDatetime  # UTC
-    event_date: date
-    user_id: str
-    user_pseudo_id: str | None = None
-    platform: Platform = "UNKNOWN"
-    app_version: str | None = None
-    event_params: dict[str, Any] = {}  # normalised from either form
-    item_list_id: str | None = None
-    item_list_name: str | None = None
-    currency: str = DEFAULT_CURRENCY
-    value: Decimal | None = None
-    transaction_id: str | None = None
-    search_term: str | None = None
-    items: list[Item] = []
-
-
-@dataclass(frozen=True)
-class ParsedMessage:
-    events: list[Event]
-    quarantined: list[QuarantineRecord]
-
-
-@dataclass(frozen=True)
-class RoutableEvent:
-    batch_index: int
-    event_timestamp: datetime  # UTC
-    event_date: date
-    raw: str  # single-event body: the body unchanged; batch member: its compact JSON
-
-
-@dataclass(frozen=True)
-class RoutedMessage:
-    events: list[RoutableEvent]
-    quarantined: list[QuarantineRecord]
+    received_at: datetime  # UTC
+    timezone: str
+    start_date: date
 
 
 # --- small pure helpers -------------------------------------------------------------------------
@@ -240,6 +221,11 @@ def _platform(value: Any) -> Platform:
     return "UNKNOWN"
 
 
+def _money(value: Any) -> Decimal | None:
+    amount = _decimal(value)
+    return amount if amount is not None and abs(amount) <= MAX_MONEY else None
+
+
 # --- timestamps ---------------------------------------------------------------------------------
 
 
@@ -282,38 +268,83 @@ def parse_event_timestamp(value: Any) -> datetime:
         ) from None
 
 
-def _check_range(ts: datetime, received_at: datetime, timezone: str, start_date: date) -> date:
-    if ts > received_at + MAX_FUTURE:
+def _in_range(ts: datetime, receipt: _Receipt) -> date:
+    if ts > receipt.received_at + MAX_FUTURE:
         raise ContractError(
             "timestamp_out_of_range",
             f"event_timestamp {ts.isoformat()} is more than 24h after receipt "
-            f"{received_at.isoformat()}",
+            f"{receipt.received_at.isoformat()}",
         )
     try:
-        event_date = event_date_of(ts, timezone)
+        event_date = event_date_of(ts, receipt.timezone)
     except OverflowError:  # only year 1 can leave the calendar once the future is ruled out
         raise ContractError(
             "timestamp_out_of_range", f"event_timestamp {ts.isoformat()} is before year 1 locally"
         ) from None
-    if event_date < start_date:
+    if event_date < receipt.start_date:
         raise ContractError(
-            "timestamp_out_of_range", f"event_date {event_date} is before start date {start_date}"
+            "timestamp_out_of_range",
+            f"event_date {event_date} is before start date {receipt.start_date}",
         )
     return event_date
 
 
-# --- params -------------------------------------------------------------------------------------
+def _known_date(event: dict[str, Any], timezone: str) -> date | None:
+    try:
+        return event_date_of(parse_event_timestamp(event.get("event_timestamp")), timezone)
+    except (ContractError, OverflowError):
+        return None
+
+
+# --- field rules: the validators behind the annotated types below ---------------------------------
+
+
+def _required(value: Any) -> Any:
+    """Rule 1: a required field is present, not null and not empty."""
+    if value is None or value == "":
+        raise _Broken("missing_field", " is absent, null or empty")
+    return value
+
+
+def _required_string(value: Any) -> str:
+    if not isinstance(_required(value), str):
+        raise _Broken("invalid_type", f" is a {_json_type(value)}: {_excerpt(value)}")
+    return value
+
+
+def _at_most_128(value: str) -> str:
+    if len(value) > MAX_ID_LENGTH:
+        raise _Broken("invalid_type", f" has {len(value)} characters (> {MAX_ID_LENGTH})")
+    return value
+
+
+def _event_id(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise _Broken("invalid_type", f" is a {_json_type(value)}")
+    if not 1 <= len(value) <= MAX_ID_LENGTH:
+        raise _Broken("invalid_type", f" has {len(value)} characters, not 1..{MAX_ID_LENGTH}")
+    return value
+
+
+def _timestamp(value: Any, info: ValidationInfo) -> datetime:
+    """Rules 1 to 4 on the device time: present, a string or an integer, one of the accepted
+    forms, and in range for the receipt in the context."""
+    if not (isinstance(_required(value), str) or _is_int(value)):
+        raise _Broken("invalid_type", f" is a {_json_type(value)}, not a string or integer")
+    ts = parse_event_timestamp(value)
+    _in_range(ts, info.context)
+    return ts
 
 
 def _ga4_value(value: Any, where: str) -> Any:
     """The one typed value of a GA4 `value` object (keys with null values do not count)."""
     if not isinstance(value, dict):
-        raise ContractError(
-            "invalid_type", f"{where}.value is a {_json_type(value)}, not an object"
-        )
+        raise _Broken("invalid_type", f"{where}.value is a {_json_type(value)}, not an object")
     present = [(key, value[key]) for key in GA4_VALUE_KEYS if value.get(key) is not None]
     if len(present) > 1:
-        raise ContractError("invalid_type", f"{where}.value has several typed values")
+        raise _Broken("invalid_type", f"{where}.value has several typed values")
     if not present:
         return None
     key, typed = present[0]
@@ -327,221 +358,279 @@ def _ga4_value(value: Any, where: str) -> Any:
         number = _decimal(typed)
         if number is not None and math.isfinite(float(number)):
             return float(number)
-    raise ContractError("invalid_type", f"{where}.value.{key} is unusable: {_excerpt(typed)}")
+    raise _Broken("invalid_type", f"{where}.value.{key} is unusable: {_excerpt(typed)}")
 
 
-def normalise_params(value: Any, field: str) -> dict[str, Any]:
+def _params(value: Any) -> dict[str, Any]:
     """An object, or the GA4 list form [{"key", "value": {"<type>_value": v}}], as one dict."""
     if value is None:
         return {}
     if isinstance(value, dict):
         return value
     if not isinstance(value, list):
-        raise ContractError(
-            "invalid_type", f"{field} is a {_json_type(value)}, not an object or a GA4 list"
-        )
+        raise _Broken("invalid_type", f" is a {_json_type(value)}, not an object or a GA4 list")
     params: dict[str, Any] = {}
     for position, entry in enumerate(value):
-        where = f"{field}[{position}]"
+        where = f"[{position}]"
         if not isinstance(entry, dict) or not isinstance(entry.get("key"), str):
-            raise ContractError("invalid_type", f"{where} is not a {{key, value}} entry")
+            raise _Broken("invalid_type", f"{where} is not a {{key, value}} entry")
         params[entry["key"]] = _ga4_value(entry.get("value"), where)
     return params
 
 
-# --- rules 1 to 4: what routing needs -------------------------------------------------------------
+def _item_id(value: Any) -> str:
+    if (isinstance(value, str) and value) or _is_int(value):
+        return str(value)
+    raise _Broken("invalid_item", f" is not usable: {_excerpt(value)}")
 
 
-@dataclass(frozen=True)
-class _Head:
-    event_timestamp: datetime
-    event_date: date
-    event_params: dict[str, Any]
-    item_params: list[dict[str, Any]]  # aligned with the object items; {} for non-objects
-
-
-def _check_head(
-    event: dict[str, Any], received_at: datetime, timezone: str, start_date: date
-) -> _Head:
-    """Rules 1 (missing_field) to 4 (timestamp_out_of_range), in order; raises the first broken."""
-    for field in REQUIRED_FIELDS:
-        if event.get(field) is None or event.get(field) == "":
-            raise ContractError("missing_field", f"{field} is absent, null or empty")
-
-    for field in ("event_name", "user_id"):
-        if not isinstance(event[field], str):
-            raise ContractError(
-                "invalid_type", f"{field} is a {_json_type(event[field])}: {_excerpt(event[field])}"
-            )
-    if not (isinstance(event["event_timestamp"], str) or _is_int(event["event_timestamp"])):
-        raise ContractError(
-            "invalid_type",
-            f"event_timestamp is a {_json_type(event['event_timestamp'])}, not a string or integer",
-        )
-    event_id = event.get("event_id")
-    if event_id is not None and not isinstance(event_id, str):
-        raise ContractError("invalid_type", f"event_id is a {_json_type(event_id)}")
-    if event_id is not None and not 1 <= len(event_id) <= MAX_ID_LENGTH:
-        raise ContractError("invalid_type", f"event_id has {len(event_id)} characters, not 1..128")
-    if len(event["user_id"]) > MAX_ID_LENGTH:
-        raise ContractError(
-            "invalid_type", f"user_id has {len(event['user_id'])} characters (> 128)"
-        )
-    event_params = normalise_params(event.get("event_params"), "event_params")
-    items = event.get("items")
-    if items is not None and not isinstance(items, list):
-        raise ContractError("invalid_type", f"items is a {_json_type(items)}, not an array")
-    item_params = [
-        normalise_params(item.get("item_params"), f"items[{n}].item_params")
-        if isinstance(item, dict)
-        else {}
-        for n, item in enumerate(items or ())
-    ]
-
-    ts = parse_event_timestamp(event["event_timestamp"])
-    event_date = _check_range(ts, received_at, timezone, start_date)
-    return _Head(ts, event_date, event_params, item_params)
-
-
-def _routable_time(
-    event: dict[str, Any], received_at: datetime, timezone: str, start_date: date
-) -> tuple[datetime, date] | None:
-    """The event's time and date when present, valid and in range, whatever else is wrong."""
-    value = event.get("event_timestamp")
-    if value is None or value == "":
-        return None
-    try:
-        ts = parse_event_timestamp(value)
-        return ts, _check_range(ts, received_at, timezone, start_date)
-    except ContractError:
-        return None
-
-
-def _known_date(event: dict[str, Any], timezone: str) -> date | None:
-    try:
-        return event_date_of(parse_event_timestamp(event.get("event_timestamp")), timezone)
-    except (ContractError, OverflowError):
-        return None
-
-
-# --- rules 5 and 6: items -------------------------------------------------------------------------
-
-
-def _amount(item: dict[str, Any], field: str, where: str) -> Decimal | None:
-    value = item.get(field)
+def _amount(value: Any) -> Decimal | None:
     if value is None:
         return None
     amount = _decimal(value)
     if amount is None:
-        raise ContractError("invalid_item", f"{where}.{field} is not a number: {_excerpt(value)}")
+        raise _Broken("invalid_item", f" is not a number: {_excerpt(value)}")
     if amount < 0:
-        raise ContractError("invalid_item", f"{where}.{field} is negative: {_excerpt(value)}")
+        raise _Broken("invalid_item", f" is negative: {_excerpt(value)}")
     if amount > MAX_MONEY:
-        raise ContractError("invalid_item", f"{where}.{field} is too large: {_excerpt(value)}")
+        raise _Broken("invalid_item", f" is too large: {_excerpt(value)}")
     return amount
 
 
-def _quantity(item: dict[str, Any], where: str) -> int:
-    value = item.get("quantity")
+def _quantity(value: Any) -> int:
     if value is None:
         return 1
     if _is_int(value) or (isinstance(value, str) and _INTEGER.fullmatch(value.strip())):
         quantity = int(value)
         if 1 <= quantity <= MAX_INT32:
             return quantity
-    raise ContractError(
-        "invalid_item", f"{where}.quantity is not an integer >= 1: {_excerpt(value)}"
-    )
+    raise _Broken("invalid_item", f" is not an integer >= 1: {_excerpt(value)}")
 
 
-def _in_stock(value: Any) -> bool | None:
+def _discount(value: Any) -> Decimal:
+    return _amount(value) or Decimal(0)
+
+
+def _index(value: Any) -> int | None:
+    return value if _is_int(value) and 0 <= value <= MAX_INT32 else None
+
+
+def _own_or_param(value: Any, info: ValidationInfo) -> Any:
+    """The item's own field, else the same key of its item_params (validated before it)."""
+    if value is not None:
+        return value
+    return info.data.get("item_params", {}).get(info.field_name)
+
+
+def _in_stock(value: Any, info: ValidationInfo) -> bool | None:
+    value = _own_or_param(value, info)
     if isinstance(value, bool):
         return value
     return bool(value) if _is_int(value) and value in (0, 1) else None
 
 
-def _discounts(value: Any) -> list[str]:
+def _discounts(value: Any, info: ValidationInfo) -> list[str]:
+    value = _own_or_param(value, info)
     codes = value.split(",") if isinstance(value, str) else value
     if not isinstance(codes, list):
         return []
     return [code.strip() for code in map(_text, codes) if code and code.strip()]
 
 
-def _own_or_param(item: dict[str, Any], params: dict[str, Any], field: str) -> Any:
-    own = item.get(field)
-    return own if own is not None else params.get(field)
+def _items(value: Any, handler: ValidatorFunctionWrapHandler) -> list[Item]:
+    """Rules 2, 5 and 6 on `items`: an array, of at most 200, of valid items. Too many items
+    outrank a bad item, but not an item_params of the wrong type (rule 2), so all are checked."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise _Broken("invalid_type", f" is a {_json_type(value)}, not an array")
+    if len(value) <= MAX_ITEMS:
+        return handler(value)
+    try:
+        handler(value)
+    except ValidationError as exc:
+        if _first_broken(exc).reason != "invalid_item":
+            raise
+    raise _Broken("too_many_items", f" has {len(value)} entries (> {MAX_ITEMS})")
 
 
-def _item(
-    item: Any,
-    position: int,
-    item_params: dict[str, Any],
-    list_id: str | None,
-    list_name: str | None,
-) -> Item:
-    where = f"items[{position}]"
-    if not isinstance(item, dict):
-        raise ContractError("invalid_item", f"{where} is a {_json_type(item)}, not an object")
-    item_id = item.get("item_id")
-    if not ((isinstance(item_id, str) and item_id) or _is_int(item_id)):
-        raise ContractError("invalid_item", f"{where}.item_id is not usable: {_excerpt(item_id)}")
-    price = _amount(item, "price", where)
-    discount = _amount(item, "discount", where) or Decimal(0)
-    quantity = _quantity(item, where)
-    if (price or 0) * quantity > MAX_MONEY or discount * quantity > MAX_MONEY:
-        raise ContractError("invalid_item", f"{where}: amount x quantity is too large")
-    index = item.get("index")
-    return Item(
-        item_id=str(item_id),
-        **{field: _text(item.get(field)) for field in ITEM_TEXT_FIELDS},
-        price=price,
-        quantity=quantity,
-        discount=discount,
-        item_list_id=_nonempty_text(item.get("item_list_id")) or list_id,
-        item_list_name=_nonempty_text(item.get("item_list_name")) or list_name,
-        index=index if _is_int(index) and 0 <= index <= MAX_INT32 else None,
-        in_stock=_in_stock(_own_or_param(item, item_params, "in_stock")),
-        discounts=_discounts(_own_or_param(item, item_params, "discounts")),
-        item_params=item_params,
-    )
+# A null field counts as absent (docs/events.md): each validator maps None to the field's default. A
+# field judged even when absent (a required one, one that falls back to item_params) validates
+# its default too.
+_JUDGED_WHEN_ABSENT: dict[str, Any] = {"default": None, "validate_default": True}
+RequiredText = Annotated[str, BeforeValidator(_required_string)]
+Text = Annotated[str | None, BeforeValidator(_text)]
+NonEmptyText = Annotated[str | None, BeforeValidator(_nonempty_text)]
+Params = Annotated[dict[str, Any], BeforeValidator(_params)]
+Amount = Annotated[Decimal | None, BeforeValidator(_amount)]
+EventTimestamp = Annotated[AwareDatetime, BeforeValidator(_timestamp)]
+_TIMESTAMP = TypeAdapter(EventTimestamp)
 
 
-def _money(value: Any) -> Decimal | None:
-    amount = _decimal(value)
-    return amount if amount is not None and abs(amount) <= MAX_MONEY else None
+def _where(loc: tuple[int | str, ...]) -> str:
+    """A pydantic location as the detail names it: ("items", 1, "price") -> items[1].price."""
+    return "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc)[1:]
 
 
-def _event(
-    event: dict[str, Any], head: _Head, message_id: str, batch_index: int, received_at: datetime
-) -> Event:
-    items = event.get("items") or []
-    if len(items) > MAX_ITEMS:
-        raise ContractError("too_many_items", f"items has {len(items)} entries (> {MAX_ITEMS})")
-    params = head.event_params
+def _contract_error(error: ErrorDetails) -> ContractError:
+    cause = error.get("ctx", {}).get("error")
+    if isinstance(cause, ContractError):
+        return cause
+    if isinstance(cause, _Broken):
+        return ContractError(cause.reason, _where(error["loc"]) + cause.rest)
+    return _unexpected(ValueError(f"{_where(error['loc'])}: {error['msg']}"))
+
+
+def _first_broken(exc: ValidationError) -> ContractError:
+    """Of every rule an event breaks, the first in docs/events.md's order; on a tie, the first field."""
+    broken = [_contract_error(error) for error in exc.errors()]
+    return min(broken, key=lambda err: _RULE_ORDER.index(err.reason))
+
+
+# --- the models -----------------------------------------------------------------------------------
+
+
+class Item(BaseModel):
+    """One item, validated from its JSON object by rule 6 (invalid_item) and, for item_params,
+    rule 2 (invalid_type)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    # First: in_stock and discounts fall back to it. A factory, not {}: no copy per item.
+    item_params: Params = Field(default_factory=dict)
+    item_id: Annotated[str, BeforeValidator(_item_id)] = Field(**_JUDGED_WHEN_ABSENT)
+    item_name: Text = None
+    item_brand: Text = None
+    item_category: Text = None
+    item_category2: Text = None
+    item_category3: Text = None
+    item_category4: Text = None
+    item_category5: Text = None
+    item_variant: Text = None
+    price: Amount = None
+    discount: Annotated[Decimal, BeforeValidator(_discount)] = Decimal(0)
+    quantity: Annotated[int, BeforeValidator(_quantity)] = 1
+    coupon: Text = None
+    item_list_id: NonEmptyText = None  # its own; Event.items have the event-level fallback
+    item_list_name: NonEmptyText = None
+    index: Annotated[int | None, BeforeValidator(_index)] = None
+    in_stock: Annotated[bool | None, BeforeValidator(_in_stock)] = Field(**_JUDGED_WHEN_ABSENT)
+    discounts: Annotated[list[str], BeforeValidator(_discounts)] = Field(**_JUDGED_WHEN_ABSENT)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _an_object(cls, item: Any) -> Any:
+        if not isinstance(item, dict):
+            raise _Broken("invalid_item", f" is a {_json_type(item)}, not an object")
+        return item
+
+    @model_validator(mode="after")
+    def _amounts_fit(self) -> Item:
+        # Price x quantity and discount x quantity are written as DECIMAL(18,2) too.
+        if max(self.price or 0, self.discount) * self.quantity > MAX_MONEY:
+            raise _Broken("invalid_item", ": amount x quantity is too large")
+        return self
+
+    def in_list(self, list_id: str | None, list_name: str | None) -> Item:
+        """The item with the event's list where it names none itself, each field on its own."""
+        if (self.item_list_id or not list_id) and (self.item_list_name or not list_name):
+            return self
+        return self.model_copy(
+            update={
+                "item_list_id": self.item_list_id or list_id,
+                "item_list_name": self.item_list_name or list_name,
+            }
+        )
+
+
+class _EventIn(BaseModel):
+    """An event object as the app sends it, validated by rules 1 to 6 against the receipt in
+    the validation context; fields outside the contract are ignored."""
+
+    event_name: RequiredText = Field(**_JUDGED_WHEN_ABSENT)
+    event_timestamp: EventTimestamp = Field(**_JUDGED_WHEN_ABSENT)  # UTC
+    user_id: Annotated[RequiredText, AfterValidator(_at_most_128)] = Field(**_JUDGED_WHEN_ABSENT)
+    event_id: Annotated[str | None, BeforeValidator(_event_id)] = None
+    user_pseudo_id: Text = None
+    platform: Annotated[Platform, BeforeValidator(_platform)] = "UNKNOWN"
+    app_version: Text = None
+    event_params: Params = Field(default_factory=dict)
+    items: Annotated[list[Item], WrapValidator(_items)] = Field(default_factory=list)
+
+
+class Event(BaseModel):
+    """A valid event, as silver publishes it: the event's fields, its receipt, its local date and
+    the promoted params."""
+
+    model_config = ConfigDict(frozen=True)
+
+    event_id: str  # as sent, or derive_event_id(message_id, batch_index)
+    message_id: str
+    batch_index: int
+    received_at: AwareDatetime
+    event_name: str
+    event_timestamp: AwareDatetime  # UTC
+    event_date: date
+    user_id: str
+    user_pseudo_id: str | None = None
+    platform: Platform = "UNKNOWN"
+    app_version: str | None = None
+    event_params: dict[str, Any] = {}  # normalised from either form
+    item_list_id: str | None = None
+    item_list_name: str | None = None
+    currency: str = DEFAULT_CURRENCY
+    value: Decimal | None = None
+    transaction_id: str | None = None
+    search_term: str | None = None
+    items: list[Item] = []
+
+
+def _event(event: _EventIn, receipt: _Receipt, batch_index: int) -> Event:
+    """The valid event with its receipt, its local date, the promoted params and the list fallback."""
+    params = event.event_params
     promoted = {name: _nonempty_text(params.get(name)) for name in PROMOTED_TEXT_PARAMS}
-    return Event(
-        event_id=event.get("event_id") or derive_event_id(message_id, batch_index),
-        message_id=message_id,
+    # Every value is validated already, by _EventIn.
+    return Event.model_construct(
+        event_id=event.event_id or derive_event_id(receipt.message_id, batch_index),
+        message_id=receipt.message_id,
         batch_index=batch_index,
-        received_at=received_at,
-        event_name=event["event_name"],
-        event_timestamp=head.event_timestamp,
-        event_date=head.event_date,
-        user_id=event["user_id"],
-        user_pseudo_id=_text(event.get("user_pseudo_id")),
-        platform=_platform(event.get("platform")),
-        app_version=_text(event.get("app_version")),
+        received_at=receipt.received_at,
+        event_name=event.event_name,
+        event_timestamp=event.event_timestamp,
+        event_date=event_date_of(event.event_timestamp, receipt.timezone),
+        user_id=event.user_id,
+        user_pseudo_id=event.user_pseudo_id,
+        platform=event.platform,
+        app_version=event.app_version,
         event_params=params,
         currency=_nonempty_text(params.get("currency")) or DEFAULT_CURRENCY,
         value=_money(params.get("value")),
         items=[
-            _item(
-                item, n, head.item_params[n], promoted["item_list_id"], promoted["item_list_name"]
-            )
-            for n, item in enumerate(items)
+            item.in_list(promoted["item_list_id"], promoted["item_list_name"])
+            for item in event.items
         ],
         **promoted,
     )
+
+
+@dataclass(frozen=True)
+class ParsedMessage:
+    events: list[Event]
+    quarantined: list[QuarantineRecord]
+
+
+@dataclass(frozen=True)
+class RoutableEvent:
+    batch_index: int
+    event_timestamp: datetime  # UTC
+    event_date: date
+    raw: str  # single-event body: the body unchanged; batch member: its compact JSON
+
+
+@dataclass(frozen=True)
+class RoutedMessage:
+    events: list[RoutableEvent]
+    quarantined: list[QuarantineRecord]
 
 
 # --- bodies -------------------------------------------------------------------------------------
@@ -618,13 +707,6 @@ def _members(body: bytes | str) -> list[_Member]:
         raise ContractError("invalid_json", "body is nested too deeply") from None
 
 
-def _utc(received_at: datetime) -> datetime:
-    # A naive receive time is taken as UTC rather than failing every comparison.
-    if received_at.utcoffset() is None:
-        return received_at.replace(tzinfo=UTC)
-    return received_at.astimezone(UTC)
-
-
 def _unexpected(exc: Exception) -> ContractError:
     # A bug in this module must still keep the message (R7); the detail makes it findable.
     return ContractError(
@@ -632,35 +714,58 @@ def _unexpected(exc: Exception) -> ContractError:
     )
 
 
-@dataclass(frozen=True)
-class _Context:
-    message_id: str
-    received_at: datetime  # UTC
-    timezone: str
-    start_date: date
-
-    def quarantine(
-        self, batch_index: int | None, event_date: date | None, error: ContractError, raw: str
-    ) -> QuarantineRecord:
-        return QuarantineRecord(
-            message_id=self.message_id,
-            received_at=self.received_at,
-            batch_index=batch_index,
-            event_date=event_date,
-            reason=error.reason,
-            detail=error.detail,
-            raw=raw,
-        )
-
-
-def _context(message_id: str, received_at: datetime, timezone: str, start_date: date) -> _Context:
+def _receipt(message_id: str, received_at: datetime, timezone: str, start_date: date) -> _Receipt:
     # A bad time zone is configuration, not message content: it raises here, loudly.
     _zone(timezone)
-    return _Context(message_id, _utc(received_at), timezone, start_date)
+    # A naive receive time is taken as UTC rather than failing every comparison.
+    if received_at.utcoffset() is None:
+        received_at = received_at.replace(tzinfo=UTC)
+    return _Receipt(message_id, received_at.astimezone(UTC), timezone, start_date)
+
+
+def _quarantine(
+    receipt: _Receipt,
+    batch_index: int | None,
+    event_date: date | None,
+    error: ContractError,
+    raw: str,
+) -> QuarantineRecord:
+    return QuarantineRecord(
+        message_id=receipt.message_id,
+        received_at=receipt.received_at,
+        batch_index=batch_index,
+        event_date=event_date,
+        reason=error.reason,
+        detail=error.detail,
+        raw=raw,
+    )
+
+
+def _validated(event: dict[str, Any], receipt: _Receipt) -> _EventIn:
+    try:
+        return _EventIn.model_validate(event, context=receipt)
+    except ValidationError as exc:
+        raise _first_broken(exc) from None
+
+
+def _parse(receipt: _Receipt, event: dict[str, Any], member: _Member) -> Event:
+    return _event(_validated(event, receipt), receipt, member.batch_index)
+
+
+def _route(receipt: _Receipt, event: dict[str, Any], member: _Member) -> RoutableEvent:
+    try:
+        ts = _TIMESTAMP.validate_python(event.get("event_timestamp"), context=receipt)
+    except ValidationError as exc:
+        # Without a usable time the event is quarantined here, for the first rule it breaks,
+        # which may come before the time's own (a missing user_id, say).
+        _validated(event, receipt)
+        raise _first_broken(exc) from None
+    # Whatever else is wrong, a usable time routes the event (silver quarantines it).
+    return RoutableEvent(member.batch_index, ts, event_date_of(ts, receipt.timezone), member.raw)
 
 
 def _check_member(
-    ctx: _Context, member: _Member, check: Callable[[_Context, dict[str, Any], _Member], _T]
+    receipt: _Receipt, member: _Member, check: Callable[[_Receipt, dict[str, Any], _Member], _T]
 ) -> _T | QuarantineRecord:
     """`check` one member; any failure, expected or not, becomes its quarantine record."""
     event = member.value
@@ -669,44 +774,29 @@ def _check_member(
             raise ContractError(
                 "invalid_shape", f"batch member is a JSON {_json_type(event)}, not an object"
             )
-        return check(ctx, event, member)
+        return check(receipt, event, member)
     except ContractError as err:
-        known = _known_date(event, ctx.timezone) if isinstance(event, dict) else None
-        return ctx.quarantine(member.batch_index, known, err, member.raw)
+        known = _known_date(event, receipt.timezone) if isinstance(event, dict) else None
+        return _quarantine(receipt, member.batch_index, known, err, member.raw)
     except Exception as exc:
-        return ctx.quarantine(member.batch_index, None, _unexpected(exc), member.raw)
+        return _quarantine(receipt, member.batch_index, None, _unexpected(exc), member.raw)
 
 
 def _check_body(
-    ctx: _Context, body: bytes | str, check: Callable[[_Context, dict[str, Any], _Member], _T]
+    receipt: _Receipt,
+    body: bytes | str,
+    check: Callable[[_Receipt, dict[str, Any], _Member], _T],
 ) -> tuple[list[_T], list[QuarantineRecord]]:
     try:
         members = _members(body)
     except Exception as exc:
         err = exc if isinstance(exc, ContractError) else _unexpected(exc)
-        return [], [ctx.quarantine(None, None, err, _raw_body(body))]
-    results = [_check_member(ctx, member, check) for member in members]
+        return [], [_quarantine(receipt, None, None, err, _raw_body(body))]
+    results = [_check_member(receipt, member, check) for member in members]
     return (
         [r for r in results if not isinstance(r, QuarantineRecord)],
         [r for r in results if isinstance(r, QuarantineRecord)],
     )
-
-
-def _parse(ctx: _Context, event: dict[str, Any], member: _Member) -> Event:
-    head = _check_head(event, ctx.received_at, ctx.timezone, ctx.start_date)
-    return _event(event, head, ctx.message_id, member.batch_index, ctx.received_at)
-
-
-def _route(ctx: _Context, event: dict[str, Any], member: _Member) -> RoutableEvent:
-    try:
-        head = _check_head(event, ctx.received_at, ctx.timezone, ctx.start_date)
-        time = head.event_timestamp, head.event_date
-    except ContractError:
-        # Whatever else is wrong, a usable time still routes the event (silver quarantines it).
-        time = _routable_time(event, ctx.received_at, ctx.timezone, ctx.start_date)
-        if time is None:
-            raise
-    return RoutableEvent(member.batch_index, time[0], time[1], member.raw)
 
 
 # --- the public entry points ----------------------------------------------------------------------
@@ -716,8 +806,8 @@ def parse_message(
     message_id: str, received_at: datetime, body: bytes | str, *, timezone: str, start_date: date
 ) -> ParsedMessage:
     """The whole contract: each event of the body is valid or quarantined, as a whole."""
-    ctx = _context(message_id, received_at, timezone, start_date)
-    return ParsedMessage(*_check_body(ctx, body, _parse))
+    receipt = _receipt(message_id, received_at, timezone, start_date)
+    return ParsedMessage(*_check_body(receipt, body, _parse))
 
 
 def parse_event(
@@ -730,12 +820,12 @@ def parse_event(
     start_date: date,
 ) -> Event | QuarantineRecord:
     """One routed event (a bronze row's `raw`) through the same rules as `parse_message`."""
-    ctx = _context(message_id, received_at, timezone, start_date)
+    receipt = _receipt(message_id, received_at, timezone, start_date)
     try:
         value = loads_strict(raw)
     except Exception as exc:
-        return ctx.quarantine(batch_index, None, ContractError("invalid_json", f"{exc}"), raw)
-    return _check_member(ctx, _Member(batch_index, value, raw), _parse)
+        return _quarantine(receipt, batch_index, None, ContractError("invalid_json", f"{exc}"), raw)
+    return _check_member(receipt, _Member(batch_index, value, raw), _parse)
 
 
 def route_message(
@@ -743,8 +833,8 @@ def route_message(
 ) -> RoutedMessage:
     """What ingestion does: each event with a present, valid, in-range time is routable; the
     others, and a message that fails whole, are quarantined with the first rule they break."""
-    ctx = _context(message_id, received_at, timezone, start_date)
-    return RoutedMessage(*_check_body(ctx, body, _route))
+    receipt = _receipt(message_id, received_at, timezone, start_date)
+    return RoutedMessage(*_check_body(receipt, body, _route))
 
 
 # --- JSON Schema of the contract (docs/event-schema.json) ------------------------------------------
