@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 export NELO_DATA_DIR ?= $(CURDIR)/data
 
-.PHONY: venv test lint format demo dev prod image dashboard bench bench-quick schema lock snapshot clean
+.PHONY: venv test lint format demo dev prod image compose dashboard bench bench-quick schema lock snapshot clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -53,6 +53,11 @@ prod: $(STAMP)
 image:
 	@bash deploy/local/ensure-docker
 	@bash deploy/local/build-image
+
+# The same layout in containers (deploy/docker-compose.yaml + its local profile), every run in
+# its own container; needs `make image` for this commit and DAGSTER_PG_PASSWORD.
+compose: $(STAMP)
+	$(BIN)/python -m nelo_assets.service.compose
 
 dashboard: $(STAMP)
 	$(BIN)/streamlit run nelo_assets/serving/dashboard/app.py --server.headless true --server.address "$${NELO_DASHBOARD_ADDRESS:-127.0.0.1}" --server.port 8501 --browser.gatherUsageStats false
