@@ -26,7 +26,7 @@ from nelo_assets.service.postgres import bin_dir
 from nelo_assets.settings import DEFAULT_TIMEZONE
 from nelo_assets.storage.lake import Lake
 from nelo_assets_tests.helpers import REPO, free_port
-from nelo_assets_tests.simulation.test_demo import wait_for
+from nelo_assets_tests.service.test_demo import wait_for
 
 STARTUP_SECONDS = 240
 MARTS_SECONDS = 300
