@@ -16,6 +16,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -114,6 +115,13 @@ def stack_environment(env: Mapping[str, str], settings: Settings, image: str) ->
     }
 
 
+def follow_logs(env: Mapping[str, str], log_path: Path, tail: str) -> subprocess.Popen:
+    """`docker-compose logs -f` of the stack into log_path."""
+    return processes.start(
+        compose_command("logs", "-f", "--no-color", f"--tail={tail}"), env=env, log_path=log_path
+    )
+
+
 def remove_containers() -> None:
     """The stack's containers and the run containers it started, and its network."""
     subprocess.run(
@@ -139,7 +147,8 @@ def run() -> int:
         return 1
     log_dir = REPO / ".compose" / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
-    queue: list[subprocess.Popen] = []
+    queue: list[subprocess.Popen] = []  # the local SQS server and traffic, when started here
+    watched: list[subprocess.Popen] = []  # docker-compose logs -f
     started = False
 
     def shutdown(*_: object) -> None:
@@ -164,21 +173,24 @@ def run() -> int:
         )
         if up.returncode != 0:
             raise ComposeError(f"docker-compose up failed: {up.stderr.strip()[-300:]}")
-        logs = processes.start(
-            compose_command("logs", "-f", "--no-color"), env=env, log_path=log_dir / "stack.log"
-        )
+        log_path = log_dir / "stack.log"
+        watched.append(follow_logs(env, log_path, tail="all"))
         ui = f"http://127.0.0.1:{options.ui_port}"
         processes.wait_until(
-            lambda: processes.http_ok(f"{ui}/server_info"), STARTUP_SECONDS, "the webserver", [logs]
+            lambda: processes.http_ok(f"{ui}/server_info"), STARTUP_SECONDS, "the webserver", queue
         )
         print(
             f"\nDagster UI:  {ui}\n"
             f"Containers:  docker ps (run containers carry the label {STACK_LABEL})\n"
-            f"Logs:        {log_dir / 'stack.log'}\n"
+            f"Logs:        {log_path}\n"
             "Press Ctrl-C to stop and remove every container (the instance database stays).",
             flush=True,
         )
-        processes.supervise([logs], log_dir)
+        while True:
+            time.sleep(2)
+            # Following stops when a container restarts (its restart policy): follow again.
+            if watched[-1].poll() is not None:
+                watched.append(follow_logs(env, log_path, tail="0"))
     except KeyboardInterrupt:
         print("\nstopping...", flush=True)
         return 0
@@ -189,8 +201,7 @@ def run() -> int:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         if started:
             remove_containers()
-        processes.stop(queue)
-    return 0
+        processes.stop(watched + queue)
 
 
 def main() -> None:
