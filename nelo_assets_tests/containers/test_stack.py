@@ -49,6 +49,7 @@ SHAPES = 60
 RUN_CONTAINER_ID = "docker/container_id"
 IMAGE_USER = "10001"
 STACK_SERVICE = "com.docker.compose.service"
+PORT_VARIABLES = ("NELO_UI_PORT", "NELO_CODE_SERVER_PORT", "NELO_COMPOSE_PG_PORT")
 LOOPBACK = {"127.0.0.1", "[::ffff:127.0.0.1]", "[::1]"}
 
 
@@ -80,6 +81,12 @@ def stack_listeners() -> list[str]:
         for line in listening.stdout.splitlines()
         if set(re.findall(r"pid=(\d+)", line)) & pids
     ]
+
+
+def listeners_once_on(ports: set[str]) -> list[str]:
+    """The stack's listening addresses once every port of `ports` is among them, else []."""
+    found = stack_listeners()
+    return found if ports <= {address.rsplit(":", 1)[1] for address in found} else []
 
 
 def settled(instance: DagsterInstance, queue_lake: QueueLake, lake: Lake) -> bool:
@@ -138,6 +145,83 @@ def stack_env(queue_lake: QueueLake) -> Iterator[dict[str, str]]:
             docker("rm", "-f", *stack_containers())
 
 
+def read_instance(stack_env: dict[str, str], home: Path) -> DagsterInstance:
+    """The stack's instance database, read from the host (the local profile's 127.0.0.1)."""
+    home.mkdir()
+    (home / "dagster.yaml").write_text(
+        (compose.DEPLOY / "dagster.yaml").read_text().split("\nconcurrency:")[0]
+    )
+    os.environ.update(
+        DAGSTER_HOME=str(home),
+        DAGSTER_PG_HOST="127.0.0.1",
+        DAGSTER_PG_PORT=stack_env["NELO_COMPOSE_PG_PORT"],
+        DAGSTER_PG_USERNAME="dagster",
+        DAGSTER_PG_PASSWORD=stack_env["DAGSTER_PG_PASSWORD"],
+        DAGSTER_PG_DB="dagster",
+    )
+    return DagsterInstance.get()
+
+
+def start_stack(stack_env: dict[str, str], log_path: Path) -> subprocess.Popen:
+    """`make compose`'s launcher, until its UI answers."""
+    stack = processes.start(
+        [sys.executable, "-m", "nelo_assets.service.compose"], env=stack_env, log_path=log_path
+    )
+    ui = f"http://127.0.0.1:{stack_env['NELO_UI_PORT']}/server_info"
+    try:
+        processes.wait_until(lambda: processes.http_ok(ui), 300, "the stack's UI", [stack])
+    except processes.LaunchError:
+        stop_stack(stack)
+        raise
+    return stack
+
+
+def stop_stack(stack: subprocess.Popen) -> None:
+    """Ctrl-C, as a person would; the host's view of the instance is dropped too."""
+    stack.send_signal(signal.SIGINT)
+    try:
+        stack.wait(timeout=120)
+    finally:
+        processes.stop([stack])
+        for key in ("DAGSTER_HOME", *INSTANCE_VARIABLES):
+            os.environ.pop(key, None)
+
+
+def assert_tables_equal_a_fault_free_build(
+    lake: Lake, settings: Settings, sent: list, reference: Lake
+) -> None:
+    shutil.copytree(lake.landing_dir, reference.landing_dir, ignore=shutil.ignore_patterns("_*"))
+    dates = sorted({d for s in sent for d in s.bronze.values()})
+    # Automation builds each date's lookback dependents: D+1 (sessions), D+1..D+7 (attribution).
+    last = min(dates[-1] + timedelta(days=7), datetime.now(UTC).date())
+    span = [dates[0] + timedelta(days=n) for n in range((last - dates[0]).days + 1)]
+    build_everything(reference, settings, span)
+    compared = [
+        name
+        for name, table in TABLES.items()
+        if table.folder and table.parts_view is None and name != "bronze_events"
+    ]
+    for name in compared:
+        assert table_rows(lake, name) == table_rows(reference, name), name
+
+
+def in_flight_transform(instance: DagsterInstance) -> object:
+    """A transform (not ingest) run started in its container, once there is one."""
+    return wait_for(
+        lambda: next(
+            (
+                r
+                for r in runs(instance, statuses=[DagsterRunStatus.STARTED])
+                if r.job_name != INGEST_JOB_NAME and RUN_CONTAINER_ID in r.tags
+            ),
+            None,
+        ),
+        600,
+        "a transform run in a container",
+        every=0.2,
+    )
+
+
 def test_image_holds_no_secret_and_keeps_debians_trust_store() -> None:
     image = compose.commit_image()
     history = docker("history", "--no-trunc", "--format", "{{.CreatedBy}}", image)
@@ -182,33 +266,14 @@ def test_stack_survives_killed_containers_and_builds_the_same_tables(
     sent = traffic(SHAPES, [today - timedelta(days=d) for d in (1, 2)], datetime.now(UTC))
     queue_lake.send([s.body for s in sent])
 
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    # The stack's instance database, read from the host (the local profile's 127.0.0.1).
-    (home / "dagster.yaml").write_text(
-        (compose.DEPLOY / "dagster.yaml").read_text().split("\nconcurrency:")[0]
-    )
-    os.environ.update(
-        DAGSTER_HOME=str(home),
-        DAGSTER_PG_HOST="127.0.0.1",
-        DAGSTER_PG_PORT=stack_env["NELO_COMPOSE_PG_PORT"],
-        DAGSTER_PG_USERNAME="dagster",
-        DAGSTER_PG_PASSWORD=stack_env["DAGSTER_PG_PASSWORD"],
-        DAGSTER_PG_DB="dagster",
-    )
-    stack = processes.start(
-        [sys.executable, "-m", "nelo_assets.service.compose"],
-        env=stack_env,
-        log_path=tmp_path / "compose.log",
-    )
+    stack = start_stack(stack_env, tmp_path / "compose.log")
     try:
-        ui = f"http://127.0.0.1:{stack_env['NELO_UI_PORT']}/server_info"
-        processes.wait_until(lambda: processes.http_ok(ui), 300, "the stack's UI", [stack])
         timings["UI up"] = time.monotonic() - started
-        instance = DagsterInstance.get()
-        # UI, code server, PostgreSQL: on the host's loopback only.
-        listeners = stack_listeners()
-        assert len(listeners) >= 3, listeners
+        instance = read_instance(stack_env, tmp_path / "dagster_home")
+        # UI, code server, PostgreSQL (the code server loads after the UI answers), and nothing
+        # of the stack listens off the host's loopback.
+        ports = {stack_env[name] for name in PORT_VARIABLES}
+        listeners = wait_for(lambda: listeners_once_on(ports), 180, "the stack's ports")
         assert all(a.rsplit(":", 1)[0] in LOOPBACK for a in listeners), listeners
         # The Docker socket needs root (webserver, daemon); everything else runs unprivileged.
         users = {
@@ -224,19 +289,7 @@ def test_stack_survives_killed_containers_and_builds_the_same_tables(
 
         # A transform run's container is killed mid-run: run monitoring fails it, run retries
         # re-execute it.
-        transform = wait_for(
-            lambda: next(
-                (
-                    r
-                    for r in runs(instance, statuses=[DagsterRunStatus.STARTED])
-                    if r.job_name != INGEST_JOB_NAME and RUN_CONTAINER_ID in r.tags
-                ),
-                None,
-            ),
-            600,
-            "a transform run in a container",
-            every=0.2,
-        )
+        transform = in_flight_transform(instance)
         timings["first transform run"] = time.monotonic() - started
         run_user = docker("inspect", "-f", "{{.Config.User}}", transform.tags[RUN_CONTAINER_ID])
         assert run_user.strip() == f"{IMAGE_USER}:{IMAGE_USER}"
@@ -278,13 +331,7 @@ def test_stack_survives_killed_containers_and_builds_the_same_tables(
         retries = [r for r in every_run if r.tags.get("dagster/parent_run_id") == transform.run_id]
         assert [r.status for r in retries] == [DagsterRunStatus.SUCCESS]
     finally:
-        stack.send_signal(signal.SIGINT)
-        try:
-            stack.wait(timeout=120)
-        finally:
-            processes.stop([stack])
-            for key in ("DAGSTER_HOME", *INSTANCE_VARIABLES):
-                os.environ.pop(key, None)
+        stop_stack(stack)
     timings["stopped"] = time.monotonic() - started
     print(f"timings (s): {json.dumps({k: round(v) for k, v in timings.items()})}")
     assert stack.returncode == 0, (tmp_path / "compose.log").read_text()[-2000:]
@@ -294,16 +341,4 @@ def test_stack_survives_killed_containers_and_builds_the_same_tables(
     assert "nelo-" not in docker("volume", "ls", "-q")
 
     # Every table equals a fault-free build of the same landing archive.
-    reference = Lake(tmp_path / "reference")
-    shutil.copytree(lake.landing_dir, reference.landing_dir, ignore=shutil.ignore_patterns("_*"))
-    dates = sorted({d for s in sent for d in s.bronze.values()})
-    last = min(dates[-1] + timedelta(days=7), today)
-    span = [dates[0] + timedelta(days=n) for n in range((last - dates[0]).days + 1)]
-    build_everything(reference, settings, span)
-    compared = [
-        name
-        for name, table in TABLES.items()
-        if table.folder and table.parts_view is None and name != "bronze_events"
-    ]
-    for name in compared:
-        assert table_rows(lake, name) == table_rows(reference, name), name
+    assert_tables_equal_a_fault_free_build(lake, settings, sent, Lake(tmp_path / "reference"))
