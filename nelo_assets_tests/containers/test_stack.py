@@ -49,6 +49,7 @@ SHAPES = 60
 RUN_CONTAINER_ID = "docker/container_id"
 IMAGE_USER = "10001"
 STACK_SERVICE = "com.docker.compose.service"
+NEXT_IMAGE = "nelo-pipeline-next"
 PORT_VARIABLES = ("NELO_UI_PORT", "NELO_CODE_SERVER_PORT", "NELO_COMPOSE_PG_PORT")
 LOOPBACK = {"127.0.0.1", "[::ffff:127.0.0.1]", "[::1]"}
 
@@ -174,6 +175,10 @@ def start_stack(stack_env: dict[str, str], log_path: Path) -> subprocess.Popen:
         stop_stack(stack)
         raise
     return stack
+
+
+def service_image(name: str) -> str:
+    return docker("inspect", "-f", "{{.Config.Image}}", service_container(name).strip()).strip()
 
 
 def stop_stack(stack: subprocess.Popen) -> None:
@@ -341,4 +346,79 @@ def test_stack_survives_killed_containers_and_builds_the_same_tables(
     assert "nelo-" not in docker("volume", "ls", "-q")
 
     # Every table equals a fault-free build of the same landing archive.
+    assert_tables_equal_a_fault_free_build(lake, settings, sent, Lake(tmp_path / "reference"))
+
+
+def test_upgrade_keeps_the_run_in_flight_cursors_and_backlog(
+    stack_env: dict[str, str], queue_lake: QueueLake, tmp_path: Path
+) -> None:
+    """docs/deploy.md's upgrade steps: a second image built while a run is in flight, the
+    instance migrated with it, the services recreated on it."""
+    settings = Settings.from_env(stack_env)
+    lake = Lake(settings.data_dir)
+    today = datetime.now(UTC).date()
+    sent = traffic(SHAPES, [today - timedelta(days=1)], datetime.now(UTC))
+    queue_lake.send([s.body for s in sent])
+    old = stack_env["NELO_IMAGE"]
+    new = f"{NEXT_IMAGE}:{old.split(':')[1]}"
+    upgraded = {**stack_env, "NELO_IMAGE": new}
+    stack = start_stack(stack_env, tmp_path / "compose.log")
+    try:
+        instance = read_instance(stack_env, tmp_path / "dagster_home")
+        in_flight = in_flight_transform(instance)
+        subprocess.run(
+            ["bash", "deploy/local/build-image"],
+            env={**os.environ, "NELO_IMAGE_NAME": NEXT_IMAGE},
+            cwd=compose.REPO,
+            check=True,
+            capture_output=True,
+        )
+        # Messages that arrive meanwhile wait in the queue: the backlog the new image drains.
+        backlog = traffic(SHAPES // 2, [today - timedelta(days=2)], datetime.now(UTC))
+        queue_lake.send([s.body for s in backlog])
+        sent += backlog
+        sensors = {state.instigator_name: state for state in instance.all_instigator_state()}
+        for args in (
+            ("run", "--rm", "--no-deps", "daemon", "dagster", "instance", "migrate"),
+            ("up", "-d", "--no-build"),
+        ):
+            done = subprocess.run(
+                compose.compose_command(*args), env=upgraded, capture_output=True, text=True
+            )
+            assert done.returncode == 0, done.stderr[-1000:]
+        upgraded_at = time.time()
+        print(
+            f"run in flight at the upgrade: {not instance.get_run_by_id(in_flight.run_id).is_finished}"
+        )
+
+        wait_for(
+            lambda: instance.get_run_by_id(in_flight.run_id).is_finished,
+            300,
+            "the run in flight to finish",
+        )
+        finished = instance.get_run_by_id(in_flight.run_id)
+        assert finished.status == DagsterRunStatus.SUCCESS
+        assert finished.tags["dagster/image"] == old
+        assert service_image("daemon") == service_image("code_server") == new
+        wait_for(lambda: settled(instance, queue_lake, lake), 900, "the pipeline to settle", 3)
+
+        after = [
+            record.dagster_run
+            for record in instance.get_run_records()
+            if record.create_timestamp.timestamp() > upgraded_at
+        ]
+        assert after, "no run after the upgrade"
+        assert {r.tags.get("dagster/image") for r in after} == {new}
+        # The same sensors, still running, their cursors kept (the instance database stayed).
+        kept = {state.instigator_name: state for state in instance.all_instigator_state()}
+        assert set(kept) == set(sensors)
+        for name, state in sensors.items():
+            assert kept[name].selector_id == state.selector_id, name
+            assert kept[name].status == state.status, name
+        automation_cursor = kept["automation"].instigator_data.cursor
+        assert automation_cursor, "the automation sensor lost its cursor"
+    finally:
+        stop_stack(stack)
+        subprocess.run(["docker", "rmi", new, f"{NEXT_IMAGE}:latest"], capture_output=True)
+    assert stack.returncode == 0, (tmp_path / "compose.log").read_text()[-2000:]
     assert_tables_equal_a_fault_free_build(lake, settings, sent, Lake(tmp_path / "reference"))
