@@ -177,6 +177,15 @@ def start_stack(stack_env: dict[str, str], log_path: Path) -> subprocess.Popen:
     return stack
 
 
+def migrate_command(image: str, instance_env: dict[str, str]) -> list[str]:
+    """`dagster instance migrate` in a one-off container of `image`, on the stack's instance."""
+    instance_yaml = f"{compose.DEPLOY}/docker/dagster.yaml:/opt/dagster/home/dagster.yaml:ro"
+    env = {**instance_env, "NELO_RUN_NETWORK": "host"}
+    options = ["--network", "host", "--user", IMAGE_USER, "-v", instance_yaml]
+    options += [f"--env={name}={value}" for name, value in env.items()]
+    return ["docker", "run", "--rm", *options, image, "dagster", "instance", "migrate"]
+
+
 def service_image(name: str) -> str:
     return docker("inspect", "-f", "{{.Config.Image}}", service_container(name).strip()).strip()
 
@@ -286,7 +295,7 @@ def test_stack_survives_killed_containers_and_builds_the_same_tables(
             for name in ("code_server", "webserver_host", "daemon", "postgres")
         }
         assert {k: v.strip() for k, v in users.items()} == {
-            "code_server": IMAGE_USER,
+            "code_server": f"{IMAGE_USER}:{IMAGE_USER}",  # the data folder's owner
             "webserver_host": "root",
             "daemon": "root",
             "postgres": "postgres",
@@ -378,14 +387,18 @@ def test_upgrade_keeps_the_run_in_flight_cursors_and_backlog(
         queue_lake.send([s.body for s in backlog])
         sent += backlog
         sensors = {state.instigator_name: state for state in instance.all_instigator_state()}
-        for args in (
-            ("run", "--rm", "--no-deps", "daemon", "dagster", "instance", "migrate"),
-            ("up", "-d", "--no-build"),
-        ):
-            done = subprocess.run(
-                compose.compose_command(*args), env=upgraded, capture_output=True, text=True
-            )
-            assert done.returncode == 0, done.stderr[-1000:]
+        # The new image migrates the instance database (a one-off container: Compose 1.29's
+        # `run` refuses host networking), then the services are recreated on it.
+        instance_env = {name: os.environ[name] for name in INSTANCE_VARIABLES if name in os.environ}
+        migrate = subprocess.run(migrate_command(new, instance_env), capture_output=True, text=True)
+        assert migrate.returncode == 0, migrate.stderr[-1000:]
+        up = subprocess.run(
+            compose.compose_command("up", "-d", "--no-build"),
+            env=upgraded,
+            capture_output=True,
+            text=True,
+        )
+        assert up.returncode == 0, up.stderr[-1000:]
         upgraded_at = time.time()
         print(
             f"run in flight at the upgrade: {not instance.get_run_by_id(in_flight.run_id).is_finished}"
