@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 export NELO_DATA_DIR ?= $(CURDIR)/data
 
-.PHONY: venv test lint format demo dev prod dashboard bench bench-quick schema docs lock snapshot clean
+.PHONY: venv test lint format demo dev prod image compose test-containers dashboard bench bench-quick schema docs lock snapshot clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -47,6 +47,21 @@ dev: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 prod: $(STAMP)
 	@test -n "$$DAGSTER_PG_HOST" || bash .ci/ensure-postgresql
 	$(BIN)/python -m nelo_assets.service.prod
+
+# The project image, tagged with the commit, on a Docker daemon this starts when none answers
+# (docs/deploy.md, "Containers").
+image:
+	@bash deploy/local/ensure-docker
+	@bash deploy/local/build-image
+
+# The same layout in containers (deploy/docker-compose.yaml + its local profile), every run in
+# its own container; needs `make image` for this commit and DAGSTER_PG_PASSWORD.
+compose: $(STAMP)
+	$(BIN)/python -m nelo_assets.service.compose
+
+# Builds the image and runs the stack for real, serially (about 10 minutes; not in `make test`).
+test-containers: $(STAMP) image
+	$(BIN)/pytest -p no:cacheprovider -m containers --durations=5 nelo_assets_tests/containers
 
 dashboard: $(STAMP)
 	$(BIN)/streamlit run nelo_assets/serving/dashboard/app.py --server.headless true --server.address "$${NELO_DASHBOARD_ADDRESS:-127.0.0.1}" --server.port 8501 --browser.gatherUsageStats false

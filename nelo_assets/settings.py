@@ -26,6 +26,16 @@ DEMO_QUEUE_NAME = "nelo-events"
 DEMO_QUEUE_URL = f"http://127.0.0.1:{DEMO_SQS_PORT}/123456789012/{DEMO_QUEUE_NAME}"
 # A bucket name as S3 allows it, then an optional key prefix.
 LAKE_URL = re.compile(r"s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[^\s]*)?")
+# Every variable Settings.from_env reads (nelo_assets.environment gathers the rest).
+SETTINGS_VARIABLES = (
+    "NELO_DATA_DIR",
+    "NELO_LAKE_URL",
+    "NELO_SQS_QUEUE_URL",
+    "NELO_TIMEZONE",
+    "NELO_START_DATE",
+    "NELO_SENSOR_INTERVAL_SECONDS",
+    "NELO_AUTOMATION_INTERVAL_SECONDS",
+)
 
 
 class SettingsError(ValueError):

@@ -159,7 +159,7 @@ def run() -> int:
             raise ProdError(f"dagster instance migrate failed: {migrate.stderr.strip()[-300:]}")
 
         if not env.get("NELO_SQS_QUEUE_URL"):
-            _start_local_queue(env, services, log_dir, options.sqs_port)
+            start_local_queue(env, services, log_dir, options.sqs_port)
         print(f"SQS queue: {env['NELO_SQS_QUEUE_URL']}")
         publish_views(lake)
 
@@ -167,7 +167,7 @@ def run() -> int:
             processes.start(
                 _dagster(
                     "code-server", "start", "-m", "nelo_assets.definitions",
-                    "--location-name", "nelo_assets.definitions",
+                    "--location-name", "nelo_assets",
                     "-h", "127.0.0.1", "-p", str(options.code_server_port),
                 ),
                 env=env,
@@ -227,7 +227,7 @@ def run() -> int:
             cluster.stop(database)  # last: the services above were its clients
 
 
-def _start_local_queue(
+def start_local_queue(
     env: dict[str, str], services: list[subprocess.Popen], log_dir: Path, sqs_port: int
 ) -> None:
     """The demo's local SQS server and queue, with live simulated traffic flowing into it."""
