@@ -1,6 +1,7 @@
 """Fixtures of every test folder: one moto server over HTTP per session (SQS and S3), a fresh queue
 and lake per test (the lake local, or on S3 in a fresh bucket where a test asks for both), and an
-empty lake with its settings. A folder's own fixtures are in its conftest.py."""
+empty lake with its settings; a PostgreSQL cluster for the defs and service tests. A folder's own
+fixtures are in its conftest.py."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from nelo_assets.service import processes
 from nelo_assets.settings import Settings
 from nelo_assets.storage.lake import Lake
 from nelo_assets_tests.environment import TEST_START_DATE, TEST_TIMEZONE, free_port, settings_for
+from nelo_assets_tests.postgres import postgres_cluster, postgres_env  # noqa: F401 (fixtures)
 from nelo_assets_tests.queue_lake import QueueLake
 
 _AWS_ENV = {
