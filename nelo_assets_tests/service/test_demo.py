@@ -161,7 +161,7 @@ def test_live_traffic_is_ingested_by_the_sensor(demo: Demo) -> None:
 
 
 ARTIFACTS = REPO / "test-artifacts"
-LOCATION = "nelo_assets.definitions"
+LOCATION = "nelo_assets"
 
 
 def dismiss_first_visit_dialog(page: Any) -> None:
