@@ -146,7 +146,13 @@ def ingest_from_sqs(
     )
 
 
-@job(name=INGEST_JOB_NAME, description="Move what is waiting on the SQS queue into bronze.")
+@job(
+    name=INGEST_JOB_NAME,
+    description="Move what is waiting on the SQS queue into bronze.",
+    # Never re-executed by run retries: the SQS sensor requests a new run once this one has
+    # ended, and a retry beside it would be a second ingest run (dagster.yaml, run_retries).
+    tags={"dagster/max_retries": "0"},
+)
 def ingest_job() -> None:
     ingest_from_sqs()
 
