@@ -27,9 +27,15 @@ from dagster import (
     AssetCheckSeverity,
     AssetCheckSpec,
     AssetKey,
+    AssetRecordsFilter,
     AutomationCondition,
     PartitionsDefinition,
     PreviewWarning,
+)
+
+# Not exported by Dagster 1.13, though AssetCheckEvaluation (public) takes it: see _checked_build.
+from dagster._core.definitions.asset_checks.asset_check_evaluation import (
+    AssetCheckEvaluationTargetMaterializationData,
 )
 
 from nelo_assets.contract import Platform
@@ -133,11 +139,29 @@ def evaluate_days(
                     description=result.description,
                     blocking=blocking[key],
                     partition=day.isoformat(),
+                    target_materialization_data=_checked_build(context, key[0], day),
                 )
             )
             by_check[key].append((day, result))
     for (asset_key, name), outcomes in by_check.items():
         yield _range_result(asset_key, name, outcomes)
+
+
+def _checked_build(
+    context: AssetCheckExecutionContext, asset_key: AssetKey, day: date
+) -> AssetCheckEvaluationTargetMaterializationData | None:
+    """The materialization of `day` this evaluation checked, as Dagster records it for a result
+    of a one-day run. The UI shows a partition's check state only when the evaluation names the
+    partition's latest build; without it, every day of a backfill read "Not evaluated"."""
+    records = context.instance.fetch_materializations(
+        AssetRecordsFilter(asset_key=asset_key, asset_partitions=[day.isoformat()]), limit=1
+    ).records
+    if not records:
+        return None
+    built = records[0]
+    return AssetCheckEvaluationTargetMaterializationData(
+        run_id=built.run_id, storage_id=built.storage_id, timestamp=built.timestamp
+    )
 
 
 def _range_result(

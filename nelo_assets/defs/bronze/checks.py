@@ -23,7 +23,7 @@ from nelo_assets.storage.lake import Lake
 from nelo_assets.storage.sql_models import load_sql
 
 SCHEMA = Check("bronze_events_schema", "bronze_events", ERROR, "rows without a key or in the wrong partition")  # fmt: skip
-FRESHNESS = Check("bronze_events_freshness", "bronze_events", WARN, "ingestion silently stopped")  # fmt: skip
+FRESHNESS = Check("bronze_events_freshness", "bronze_events", WARN, "ingestion silently stopped. Runs hourly; the UI says Not evaluated once bronze has been updated since the last run, which means ingestion is running")  # fmt: skip
 REASON_CODES_KNOWN = Check("quarantine_reason_codes", "quarantine", ERROR, "quarantine rows without a known reason")  # fmt: skip
 
 QUARANTINE_STAGES = ("ingest", "silver")
