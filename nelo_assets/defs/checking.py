@@ -46,6 +46,14 @@ from nelo_assets.storage.sql_models import bind_parquet, connect, load_sql
 ERROR = AssetCheckSeverity.ERROR
 WARN = AssetCheckSeverity.WARN
 
+# The automation sensor requests only the checks whose own condition is true: a check without
+# one never ran in automation's runs, so the live days' checks read "Not evaluated" in the UI
+# and blocked nothing. This one is true whenever the check's asset is requested, for the same
+# partitions: the check rides in that run.
+WITH_ITS_ASSET = AutomationCondition.any_deps_match(
+    AutomationCondition.will_be_requested()
+).with_label("with its asset")
+
 # The contract's platforms, UNKNOWN included: the values silver and fact_events may hold.
 PLATFORMS: tuple[str, ...] = get_args(Platform)
 
@@ -75,6 +83,7 @@ class Check:
         partitions_def: PartitionsDefinition | None = None,
         automation_condition: AutomationCondition | None = None,
     ) -> AssetCheckSpec:
+        """The check's spec; it runs in every run that builds its asset, automation's too."""
         with warnings.catch_warnings():
             # Partitioned check specs are a preview API; verified on Dagster 1.13.27.
             warnings.simplefilter("ignore", PreviewWarning)
@@ -84,7 +93,7 @@ class Check:
                 description=self.protects,
                 blocking=self.blocking,
                 partitions_def=partitions_def,
-                automation_condition=automation_condition,
+                automation_condition=automation_condition or WITH_ITS_ASSET,
                 metadata=self.metadata,
             )
 
