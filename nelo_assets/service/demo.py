@@ -26,7 +26,7 @@ from pathlib import Path
 import psutil
 
 from nelo_assets.ingestion.bronze import recover_unrouted
-from nelo_assets.ingestion.landing import iter_landing_files
+from nelo_assets.ingestion.landing import iter_landing_files, landing_day_dirs
 from nelo_assets.service import processes
 from nelo_assets.serving.analytics import publish_views
 from nelo_assets.settings import DEMO_QUEUE_NAME, DEMO_SQS_PORT, Settings
@@ -120,11 +120,13 @@ def _write_history(settings: Settings, lake: Lake, options: DemoOptions) -> bool
 
 
 def _first_history_day(lake: Lake, fallback: date) -> date:
-    """The first day of bronze: the demo's partitions start there, not on a fixed date that
+    """The first day of the landing archive, where the history starts (bronze holds only its
+    last days until the backfill): the demo's partitions start there, not on a fixed date that
     would show months of missing partitions before its history."""
-    folders = lake.table_dir("bronze_events").glob("event_date=*")
-    days = [date.fromisoformat(folder.name.removeprefix("event_date=")) for folder in folders]
-    return min(days, default=fallback)
+    first = next(landing_day_dirs(lake.landing_dir), None)
+    if first is None:
+        return fallback
+    return date(int(first.parent.parent.name), int(first.parent.name), int(first.name))
 
 
 def _launch_history_backfill(dates: list[date], ui_port: int) -> str:
