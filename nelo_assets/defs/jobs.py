@@ -157,9 +157,14 @@ def ingest_from_sqs(
 @job(
     name=INGEST_JOB_NAME,
     description="Move what is waiting on the SQS queue into bronze.",
-    # Never re-executed by run retries: the SQS sensor requests a new run once this one has
-    # ended, and a retry beside it would be a second ingest run (dagster.yaml, run_retries).
-    tags={"dagster/max_retries": "0"},
+    tags={
+        # Never re-executed by run retries: the SQS sensor requests a new run once this one has
+        # ended, and a retry beside it would be a second ingest run (dagster.yaml, run_retries).
+        "dagster/max_retries": "0",
+        # First out of the run queue: after a restart, automation queues a run per day to
+        # rebuild, and an ingest run behind them waited 3.5 min while messages piled up.
+        "dagster/priority": "1",
+    },
 )
 def ingest_job() -> None:
     ingest_from_sqs()
