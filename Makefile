@@ -41,7 +41,9 @@ demo: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 
 dev: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/python -m nelo_assets.serving.analytics
-	$(BIN)/dagster dev -w workspace.yaml
+	# `dg dev` is `dagster dev` without the notice that dg supersedes it; run in DAGSTER_HOME, it
+	# sees no second dagster.yaml (the template in the repository) to warn about.
+	cd $(DAGSTER_HOME) && $(CURDIR)/$(BIN)/dg dev -w $(CURDIR)/workspace.yaml
 
 # The production layout on one machine: PostgreSQL, code server, webserver, daemon (deploy/).
 prod: $(STAMP)

@@ -5,6 +5,8 @@ These are Python conditions: the automation sensor evaluates them in the code se
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from dagster import (
     AssetKey,
     AssetRecordsFilter,
@@ -18,7 +20,10 @@ from dagster import (
 )
 
 from nelo_assets.defs.jobs import RUNS_IN_FLIGHT
+from nelo_assets.defs.load_settings import SETTINGS
 from nelo_assets.defs.partitions import daily_partitions
+
+BRONZE_EVENTS = AssetKey("bronze_events")
 
 
 def _latest(
@@ -142,6 +147,32 @@ def _partition_keys(subset) -> list[str | None]:
     return sorted(subset.expensively_compute_partition_keys()) if subset.is_partitioned else [None]
 
 
+class FutureDayWithoutEvents(AutomationCondition):
+    """True for a day after today (business time zone) for which no ingest run reported events.
+
+    The partitions reach tomorrow because a device clock may run up to 24 h ahead (EVENTS.md).
+    Tomorrow's facts and marts look back on today, so every update of today would build them,
+    empty, with no event of their own; they wait until bronze holds one for that day.
+    """
+
+    @property
+    def name(self) -> str:
+        return "future_day_without_events"
+
+    def evaluate(self, context: AutomationContext) -> AutomationResult:
+        if not context.partitions_def:
+            return AutomationResult(context=context, true_subset=context.get_empty_subset())
+        today = datetime.now(SETTINGS.tz).date().isoformat()
+        instance = context.asset_graph_view.instance
+        empty = {
+            day
+            for day in _partition_keys(context.candidate_subset)
+            if day is not None and day > today and _latest(instance, BRONZE_EVENTS, day) is None
+        }
+        true_subset = context.candidate_subset.compute_intersection_with_partition_keys(empty)
+        return AutomationResult(context=context, true_subset=true_subset)
+
+
 def follow_upstream() -> AutomationCondition:
     """`eager()` without its latest-window limit and without waiting for missing parents, whose
     updates count as handled only when the build did not race them.
@@ -174,6 +205,7 @@ def follow_upstream() -> AutomationCondition:
         & ~AutomationCondition.in_progress()
         & ~WaitsForParentRuns()
         & ~ReadByARunningRun()
+        & ~FutureDayWithoutEvents()
     ).with_label("follow_upstream")
 
 

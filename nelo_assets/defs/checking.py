@@ -27,9 +27,15 @@ from dagster import (
     AssetCheckSeverity,
     AssetCheckSpec,
     AssetKey,
+    AssetRecordsFilter,
     AutomationCondition,
     PartitionsDefinition,
     PreviewWarning,
+)
+
+# Not exported by Dagster 1.13, though AssetCheckEvaluation (public) takes it: see _checked_build.
+from dagster._core.definitions.asset_checks.asset_check_evaluation import (
+    AssetCheckEvaluationTargetMaterializationData,
 )
 
 from nelo_assets.contract import Platform
@@ -39,6 +45,14 @@ from nelo_assets.storage.sql_models import bind_parquet, connect, load_sql
 
 ERROR = AssetCheckSeverity.ERROR
 WARN = AssetCheckSeverity.WARN
+
+# The automation sensor requests only the checks whose own condition is true: a check without
+# one never ran in automation's runs, so the live days' checks read "Not evaluated" in the UI
+# and blocked nothing. This one is true whenever the check's asset is requested, for the same
+# partitions: the check rides in that run.
+WITH_ITS_ASSET = AutomationCondition.any_deps_match(
+    AutomationCondition.will_be_requested()
+).with_label("with its asset")
 
 # The contract's platforms, UNKNOWN included: the values silver and fact_events may hold.
 PLATFORMS: tuple[str, ...] = get_args(Platform)
@@ -69,6 +83,7 @@ class Check:
         partitions_def: PartitionsDefinition | None = None,
         automation_condition: AutomationCondition | None = None,
     ) -> AssetCheckSpec:
+        """The check's spec; it runs in every run that builds its asset, automation's too."""
         with warnings.catch_warnings():
             # Partitioned check specs are a preview API; verified on Dagster 1.13.27.
             warnings.simplefilter("ignore", PreviewWarning)
@@ -78,7 +93,7 @@ class Check:
                 description=self.protects,
                 blocking=self.blocking,
                 partitions_def=partitions_def,
-                automation_condition=automation_condition,
+                automation_condition=automation_condition or WITH_ITS_ASSET,
                 metadata=self.metadata,
             )
 
@@ -133,11 +148,29 @@ def evaluate_days(
                     description=result.description,
                     blocking=blocking[key],
                     partition=day.isoformat(),
+                    target_materialization_data=_checked_build(context, key[0], day),
                 )
             )
             by_check[key].append((day, result))
     for (asset_key, name), outcomes in by_check.items():
         yield _range_result(asset_key, name, outcomes)
+
+
+def _checked_build(
+    context: AssetCheckExecutionContext, asset_key: AssetKey, day: date
+) -> AssetCheckEvaluationTargetMaterializationData | None:
+    """The materialization of `day` this evaluation checked, as Dagster records it for a result
+    of a one-day run. The UI shows a partition's check state only when the evaluation names the
+    partition's latest build; without it, every day of a backfill read "Not evaluated"."""
+    records = context.instance.fetch_materializations(
+        AssetRecordsFilter(asset_key=asset_key, asset_partitions=[day.isoformat()]), limit=1
+    ).records
+    if not records:
+        return None
+    built = records[0]
+    return AssetCheckEvaluationTargetMaterializationData(
+        run_id=built.run_id, storage_id=built.storage_id, timestamp=built.timestamp
+    )
 
 
 def _range_result(

@@ -4,7 +4,7 @@ the whole daily chain for a backfill of a date range from the UI or the CLI."""
 from collections import defaultdict
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor, wait
-from datetime import date
+from datetime import date, datetime
 
 from dagster import (
     AssetMaterialization,
@@ -18,6 +18,7 @@ from dagster import (
 )
 from pydantic import Field
 
+from nelo_assets.defs.load_settings import SETTINGS
 from nelo_assets.defs.partitions import daily_partitions
 from nelo_assets.defs.resources import LakeResource, SQSResource
 from nelo_assets.ingestion.bronze import settle_unannounced, unannounced
@@ -43,6 +44,10 @@ RUNS_IN_FLIGHT = [
 ]
 # How often a running ingest run announces the bronze its batches have routed.
 ANNOUNCE_EVERY_SECONDS = 2.0
+AHEAD_NOTE = (
+    "events dated after today: device clocks run up to 24 h ahead (EVENTS.md), so this day "
+    "is built before it starts"
+)
 
 
 class IngestConfig(Config):
@@ -82,11 +87,14 @@ def _announce(
         context.log.warning(
             f"bronze_events partition {event_date} does not exist yet: {rows[event_date]} rows"
         )
+    today = datetime.now(SETTINGS.tz).date()
     for event_date in sorted(rows.keys() - future):
+        metadata: dict[str, int | str] = {"ingested_rows": rows[event_date]}
+        if event_date > today:
+            # The one reason a day after today is built: say it where the partition shows.
+            metadata["dated_ahead"] = AHEAD_NOTE
         yield AssetMaterialization(
-            asset_key="bronze_events",
-            partition=event_date.isoformat(),
-            metadata={"ingested_rows": rows[event_date]},
+            asset_key="bronze_events", partition=event_date.isoformat(), metadata=metadata
         )
     for batch_id, by_date in batches.items():
         # A device clock ahead of ours dated events tomorrow, whose partition does not exist yet
@@ -147,7 +155,18 @@ def ingest_from_sqs(
     )
 
 
-@job(name=INGEST_JOB_NAME, description="Move what is waiting on the SQS queue into bronze.")
+@job(
+    name=INGEST_JOB_NAME,
+    description="Move what is waiting on the SQS queue into bronze.",
+    tags={
+        # Never re-executed by run retries: the SQS sensor requests a new run once this one has
+        # ended, and a retry beside it would be a second ingest run (dagster.yaml, run_retries).
+        "dagster/max_retries": "0",
+        # First out of the run queue: after a restart, automation queues a run per day to
+        # rebuild, and an ingest run behind them waited 3.5 min while messages piled up.
+        "dagster/priority": "1",
+    },
+)
 def ingest_job() -> None:
     ingest_from_sqs()
 

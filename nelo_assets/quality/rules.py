@@ -203,20 +203,44 @@ def negative_money(
     )
 
 
-def rates_outside_unit(
-    con: duckdb.DuckDBPyConnection, view: str, columns: Sequence[str], key: Sequence[str]
+def rates_over_the_day(
+    con: duckdb.DuckDBPyConnection,
+    view: str,
+    rates: Sequence[tuple[str, str, str]],
 ) -> Outcome:
-    """Rates outside [0, 1]: allowed (docs/tables.md, Conventions), reported so their frequency
-    is known."""
-    return _out_of_range(
-        con,
-        view,
-        columns,
-        key,
-        "{c} not between 0 and 1",
-        f"rates outside [0, 1] in {view}",
-        "every rate within [0, 1]",
-    )
+    """Each (rate, numerator, denominator) over the whole day at most 1, and no rate negative.
+
+    One row above 1 is normal (docs/tables.md, Conventions: a buy-now purchase without a product view, a click
+    on a list viewed the day before) and is only counted, as `rows_above_1`. Over a whole day
+    the numerator's users or items are far fewer than the denominator's unless the
+    denominator's events stopped arriving (an app build that no longer sends them), and a
+    negative rate is a defect in the build.
+    """
+    metadata: dict[str, Any] = {"rows": _rows(con, view)}
+    problems = []
+    for rate, numerator, denominator in rates:
+        above, negative, top, bottom = con.execute(
+            f"select count(*) filter ({_q(rate)} > 1), count(*) filter ({_q(rate)} < 0), "
+            f"coalesce(sum({_q(numerator)}), 0), coalesce(sum({_q(denominator)}), 0) "
+            f"from {_q(view)}"
+        ).fetchone()
+        day_rate = top / bottom if bottom else None
+        metadata[f"{rate}_rows_above_1"] = above
+        if day_rate is not None:
+            metadata[f"{rate}_over_the_day"] = round(day_rate, 4)
+        if day_rate is not None and day_rate > 1:
+            problems.append(
+                f"{rate} over the day is {day_rate:.2f} ({numerator} {top} / {denominator} "
+                f"{bottom}): are {denominator} events still arriving?"
+            )
+        if negative:
+            problems.append(f"{rate} negative on {negative} rows")
+    metadata["violations"] = len(problems)
+    metadata["rows_above_1"] = sum(v for k, v in metadata.items() if k.endswith("_rows_above_1"))
+    if problems:
+        return Outcome(False, "; ".join(problems), metadata)
+    counted = f"{metadata['rows_above_1']} rows with a rate above 1 (allowed)"
+    return Outcome(True, f"every rate at most 1 over the day; {counted}", metadata)
 
 
 def _check_sql(rule: str) -> str:

@@ -2,8 +2,10 @@
 
 Starts a local SQS-compatible server (moto) with the queue and its dead-letter queue, loads the
 last 28 days of simulated history into the landing archive (first start only), starts live app
-traffic into the queue and `dagster dev` with the sensors and automation on, then backfills the
-history through the Dagster daemon so the marts fill up with no click. Ctrl-C stops everything.
+traffic into the queue and Dagster (`dg dev`) with the sensors and automation on, then backfills
+the history through the Dagster daemon so the marts fill up with no click. Ctrl-C stops the
+traffic, lets ingestion drain the queue for up to DRAIN_SECONDS, then stops everything, a local
+SQS server taken over from a killed demo included.
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
@@ -19,8 +23,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import psutil
+
 from nelo_assets.ingestion.bronze import recover_unrouted
-from nelo_assets.ingestion.landing import iter_landing_files
+from nelo_assets.ingestion.landing import iter_landing_files, landing_day_dirs
 from nelo_assets.service import processes
 from nelo_assets.serving.analytics import publish_views
 from nelo_assets.settings import DEMO_QUEUE_NAME, DEMO_SQS_PORT, Settings
@@ -28,6 +34,8 @@ from nelo_assets.storage.lake import Lake
 
 LIVE_EVENTS_PER_SECOND = 3
 STARTUP_DEADLINE_SECONDS = 180
+# On Ctrl-C, how long ingestion may take to empty the queue before the local server stops.
+DRAIN_SECONDS = 30
 
 
 class DemoError(RuntimeError):
@@ -111,8 +119,20 @@ def _write_history(settings: Settings, lake: Lake, options: DemoOptions) -> bool
     return True
 
 
+def _first_history_day(lake: Lake, fallback: date) -> date:
+    """The first day of the landing archive, where the history starts (bronze holds only its
+    last days until the backfill): the demo's partitions start there, not on a fixed date that
+    would show months of missing partitions before its history."""
+    first = next(landing_day_dirs(lake.landing_dir), None)
+    if first is None:
+        return fallback
+    return date(int(first.parent.parent.name), int(first.parent.name), int(first.name))
+
+
 def _launch_history_backfill(dates: list[date], ui_port: int) -> str:
-    """Ask the running Dagster to backfill bronze (from landing) and everything downstream."""
+    """Ask the running Dagster to backfill bronze (from landing) and everything downstream, for
+    these days only: named by asset, not as partitions of the roots, which Dagster would extend
+    through the lookbacks to tomorrow's facts and marts (built empty)."""
     # Imported here, not at the top: the launcher itself runs without Dagster loaded.
     from nelo_assets.defs.jobs import DAILY_PIPELINE_ASSETS
 
@@ -125,9 +145,11 @@ def _launch_history_backfill(dates: list[date], ui_port: int) -> str:
         ... on InvalidSubsetError { message }
       }
     }"""
+    days = {"range": {"start": dates[0].isoformat(), "end": dates[-1].isoformat()}}
     params = {
-        "partitionNames": [d.isoformat() for d in dates],
-        "assetSelection": [{"path": [name]} for name in DAILY_PIPELINE_ASSETS],
+        "partitionsByAssets": [
+            {"assetKey": {"path": [name]}, "partitions": days} for name in DAILY_PIPELINE_ASSETS
+        ],
         "fromFailure": False,
         "title": "demo history",
     }
@@ -144,6 +166,71 @@ def _launch_history_backfill(dates: list[date], ui_port: int) -> str:
     return result["backfillId"]
 
 
+def _sqs_server(
+    options: DemoOptions, env: dict[str, str], log_dir: Path
+) -> subprocess.Popen | psutil.Process:
+    """The local SQS server, started now or left running by a demo that was killed."""
+    sqs_api = f"http://127.0.0.1:{options.sqs_port}/moto-api/"
+    if processes.http_ok(sqs_api):
+        # Left by a demo that was killed (kill -9 reaches no clean-up): it holds the queue, with
+        # the messages nobody has ingested yet, so this demo takes it over and stops it on exit.
+        server = processes.listening_on(options.sqs_port, "moto.server")
+        if server is None:
+            raise DemoError(
+                f"port {options.sqs_port} answers, but not as a local SQS server this demo can "
+                "stop: free it or set NELO_DEMO_SQS_PORT"
+            )
+        print(f"taking over the local SQS server already on port {options.sqs_port}")
+        return server
+    server = processes.start(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(options.sqs_port)],
+        env=env,
+        log_path=log_dir / "sqs-server.log",
+    )
+    processes.wait_until(lambda: processes.http_ok(sqs_api), 30, "the local SQS server", [server])
+    return server
+
+
+def _drain(env: dict[str, str], queue_url: str) -> int:
+    """Wait, at most DRAIN_SECONDS, for ingestion to empty the queue; the messages still there."""
+    from nelo_assets.ingestion.sqs import QueueError, queue_counts, sqs_client
+
+    os.environ.update(env)
+    client = sqs_client()
+    try:
+        left = sum(queue_counts(client, queue_url))
+        if not left:
+            return 0
+        print(f"waiting up to {DRAIN_SECONDS} s for ingestion to take {left} queued messages")
+        deadline = time.monotonic() + DRAIN_SECONDS
+        while left and time.monotonic() < deadline:
+            time.sleep(1)
+            left = sum(queue_counts(client, queue_url))
+    except QueueError as exc:  # the server is gone: nothing left to wait for, stop the rest
+        print(f"could not read the queue: {exc}")
+        return 0
+    if not left:
+        print("the queue is empty: every message was ingested")
+    return left
+
+
+def _stop(
+    sqs: subprocess.Popen | psutil.Process | None,
+    simulator: subprocess.Popen | None,
+    services: list[subprocess.Popen],
+    env: dict[str, str],
+) -> None:
+    """Stop the traffic first, let Dagster ingest what is queued, then stop the rest."""
+    processes.stop([simulator] if simulator else [])
+    queue_url = env.get("NELO_SQS_QUEUE_URL")
+    ingesting = bool(services) and services[0].poll() is None  # services[0] is Dagster
+    left = _drain(env, queue_url) if sqs is not None and queue_url and ingesting else 0
+    processes.stop(services)
+    if left:
+        print(f"{left} messages were still in the queue: stopping the local SQS server drops them")
+    processes.stop([sqs] if sqs is not None else [])
+
+
 def run() -> int:
     try:
         options = DemoOptions.from_env(os.environ)
@@ -153,9 +240,12 @@ def run() -> int:
     settings = Settings.from_env()
     lake = Lake.from_settings(settings)
     env = _demo_environment(settings, options)
-    log_dir = Path(env["DAGSTER_HOME"]) / "demo-logs"
+    dagster_home = Path(env["DAGSTER_HOME"])
+    log_dir = dagster_home / "demo-logs"
     log_dir.mkdir(parents=True, exist_ok=True)
-    children = []
+    sqs: subprocess.Popen | psutil.Process | None = None
+    simulator: subprocess.Popen | None = None
+    services: list[subprocess.Popen] = []
 
     def shutdown(*_: object) -> None:
         raise KeyboardInterrupt
@@ -164,70 +254,49 @@ def run() -> int:
     signal.signal(signal.SIGINT, shutdown)
     signal.signal(signal.SIGTERM, shutdown)
     try:
-        sqs_api = f"http://127.0.0.1:{options.sqs_port}/moto-api/"
-        if processes.http_ok(sqs_api):
-            # Left by a demo that was killed (kill -9 reaches no clean-up): it holds the queue,
-            # with the messages nobody has ingested yet, so use it rather than lose them.
-            print(f"reusing the local SQS server already on port {options.sqs_port}")
-        else:
-            children.append(
-                processes.start(
-                    [
-                        sys.executable,
-                        "-m",
-                        "moto.server",
-                        "-H",
-                        "127.0.0.1",
-                        "-p",
-                        str(options.sqs_port),
-                    ],
-                    env=env,
-                    log_path=log_dir / "sqs-server.log",
-                )
-            )
-            processes.wait_until(
-                lambda: processes.http_ok(sqs_api), 30, "the local SQS server", children
-            )
+        sqs = _sqs_server(options, env, log_dir)
         queue_url = _create_queue(env)
         env["NELO_SQS_QUEUE_URL"] = queue_url
         print(f"SQS queue (moto server): {queue_url}")
 
         new_history = _write_history(settings, lake, options)
+        today = datetime.now(settings.tz).date()
+        first_day = _first_history_day(lake, _history_dates(today, options.history_days)[0])
+        env.setdefault("NELO_START_DATE", first_day.isoformat())
         publish_views(lake)
 
-        children.append(
-            processes.start(
-                [
-                    sys.executable,
-                    "-m",
-                    "nelo_assets.simulation.cli",
-                    "sqs",
-                    "--rate",
-                    str(LIVE_EVENTS_PER_SECOND),
-                    "--queue-url",
-                    queue_url,
-                ],
-                env=env,
-                log_path=log_dir / "simulator.log",
-            )
+        simulator = processes.start(
+            [
+                sys.executable,
+                "-m",
+                "nelo_assets.simulation.cli",
+                "sqs",
+                "--rate",
+                str(LIVE_EVENTS_PER_SECOND),
+                "--queue-url",
+                queue_url,
+            ],
+            env=env,
+            log_path=log_dir / "simulator.log",
         )
-        children.append(
+        services.append(
             processes.start(
+                # `dg dev` with a workspace file is `dagster dev` without its notice that dg
+                # supersedes it; run in DAGSTER_HOME, it finds no other dagster.yaml to warn of.
                 [
-                    sys.executable,
-                    "-m",
-                    "dagster",
+                    str(Path(sys.executable).with_name("dg")),
                     "dev",
                     "-w",
-                    "workspace.yaml",
+                    str(Path("workspace.yaml").resolve()),
                     "-p",
                     str(options.ui_port),
                 ],
                 env=env,
                 log_path=log_dir / "dagster.log",
+                cwd=dagster_home,
             )
         )
-        children.append(
+        services.append(
             processes.start(
                 [
                     sys.executable,
@@ -248,6 +317,7 @@ def run() -> int:
                 log_path=log_dir / "dashboard.log",
             )
         )
+        children = [simulator, *services]
         processes.wait_until(
             lambda: processes.http_ok(f"http://127.0.0.1:{options.ui_port}/server_info"),
             STARTUP_DEADLINE_SECONDS,
@@ -255,7 +325,6 @@ def run() -> int:
             children,
         )
         if new_history:
-            today = datetime.now(settings.tz).date()
             backfill_id = _launch_history_backfill(
                 _history_dates(today, options.history_days), options.ui_port
             )
@@ -279,7 +348,7 @@ def run() -> int:
     finally:
         # A second Ctrl-C must not cut the clean-up short.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-        processes.stop(children)
+        _stop(sqs, simulator, services, env)
 
 
 def main() -> None:

@@ -62,18 +62,35 @@ def supervise(children: Sequence[subprocess.Popen], log_dir: Path) -> None:
 
 
 def start(
-    argv: Sequence[str], *, env: Mapping[str, str] | None = None, log_path: Path | None = None
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    log_path: Path | None = None,
+    cwd: Path | None = None,
 ) -> subprocess.Popen:
     """Start `argv` in its own session (so signals to our terminal don't race ours)."""
     output = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
     return subprocess.Popen(
         list(argv),
         env=dict(env) if env is not None else None,
+        cwd=cwd,
         stdout=output,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
         start_new_session=True,
     )
+
+
+def listening_on(port: int, module: str) -> psutil.Process | None:
+    """The process that listens on local TCP `port`, if it runs `python -m module`."""
+    for connection in psutil.net_connections(kind="tcp"):
+        if connection.laddr.port != port or connection.status != psutil.CONN_LISTEN:
+            continue
+        with suppress(psutil.NoSuchProcess, psutil.AccessDenied, TypeError):
+            process = psutil.Process(connection.pid)
+            if module in process.cmdline():
+                return process
+    return None
 
 
 def process_tree(pid: int) -> list[psutil.Process]:
@@ -90,11 +107,15 @@ def _signal_all(tree: Sequence[psutil.Process], kill: bool) -> None:
             p.kill() if kill else p.terminate()
 
 
-def stop(children: Sequence[subprocess.Popen], deadline: float = STOP_DEADLINE_SECONDS) -> None:
+def stop(
+    children: Sequence[subprocess.Popen | psutil.Process],
+    deadline: float = STOP_DEADLINE_SECONDS,
+) -> None:
     """SIGTERM every process of every tree, wait up to `deadline`, then SIGKILL the rest.
 
     The tree is read again after each round, because a daemon may spawn a run worker while
-    the others are shutting down.
+    the others are shutting down. A child may be one this launcher started or one it took over
+    from an earlier launcher (a psutil.Process: its own session leader all the same).
     """
     for kill in (False, True, True):
         tree = [p for child in children for p in process_tree(child.pid)]
@@ -105,5 +126,5 @@ def stop(children: Sequence[subprocess.Popen], deadline: float = STOP_DEADLINE_S
     for child in children:
         with suppress(ProcessLookupError, PermissionError):
             os.killpg(child.pid, signal.SIGKILL)
-        with suppress(subprocess.TimeoutExpired):
+        with suppress(subprocess.TimeoutExpired, psutil.TimeoutExpired, psutil.NoSuchProcess):
             child.wait(timeout=5)

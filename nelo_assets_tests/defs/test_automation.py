@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 import dagster as dg
 
 from nelo_assets.definitions import defs
 from nelo_assets.defs.jobs import DAILY_PIPELINE_ASSETS
+from nelo_assets.defs.load_settings import SETTINGS
 from nelo_assets.transform.business_rules import ATTRIBUTION_LOOKBACK_DAYS, SESSION_LOOKBACK_DAYS
 
 AFTER_BRONZE = [name for name in DAILY_PIPELINE_ASSETS if name != "bronze_events"]
@@ -85,9 +86,56 @@ def test_late_bronze_partition_requests_exactly_its_dependents() -> None:
     )
     for name in unpartitioned:
         assert requested(after_runs, name) == {None}, name
-    assert after_runs.total_requested == len(unpartitioned)
+    requested_assets = {
+        r.key
+        for r in after_runs.results
+        if isinstance(r.key, dg.AssetKey) and not r.true_subset.is_empty
+    }
+    assert requested_assets == {dg.AssetKey(name) for name in unpartitioned}
 
     again = dg.evaluate_automation_conditions(
         defs=defs, instance=instance, cursor=after_runs.cursor
     )
     assert again.total_requested == 0, "a handled update is not requested twice"
+
+
+def test_tomorrow_is_built_only_once_it_has_events() -> None:
+    """Tomorrow's facts and marts look back on today, yet wait for an event of their own day
+    (a device clock ahead) instead of being built empty after every update of today."""
+    instance = dg.DagsterInstance.ephemeral()
+    cursor = dg.evaluate_automation_conditions(defs=defs, instance=instance).cursor
+    today = datetime.now(SETTINGS.tz).date()
+    tomorrow = (today + timedelta(days=1)).isoformat()
+
+    _report_bronze(instance, today)
+    today_run = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=cursor)
+    _complete(instance, today_run)
+    lookback = dg.evaluate_automation_conditions(
+        defs=defs, instance=instance, cursor=today_run.cursor
+    )
+    for name in DAILY_PIPELINE_ASSETS[1:]:
+        assert tomorrow not in lookback.get_requested_partitions(dg.AssetKey(name)), name
+
+    _report_bronze(instance, today + timedelta(days=1))
+    ahead = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=lookback.cursor)
+    for name in DAILY_PIPELINE_ASSETS[1:]:
+        assert tomorrow in ahead.get_requested_partitions(dg.AssetKey(name)), name
+
+
+def test_automation_runs_each_check_with_its_asset() -> None:
+    """Every check of a daily asset is requested with it, for the same day: a check that
+    automation left out never gated a live update, and read "Not evaluated" in the UI."""
+    instance = dg.DagsterInstance.ephemeral()
+    cursor = dg.evaluate_automation_conditions(defs=defs, instance=instance).cursor
+    day = date(2026, 3, 10)
+    _report_bronze(instance, day)
+    result = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=cursor)
+    requested = {
+        r.key: r.true_subset.expensively_compute_partition_keys()
+        for r in result.results
+        if isinstance(r.key, dg.AssetCheckKey)
+    }
+    graph = defs.resolve_asset_graph()
+    for name in DAILY_PIPELINE_ASSETS[1:]:
+        for check in graph.get_check_keys_for_assets({dg.AssetKey(name)}):
+            assert requested[check] == {day.isoformat()}, check

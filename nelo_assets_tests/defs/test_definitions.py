@@ -42,3 +42,11 @@ def test_sensors_and_jobs_are_there() -> None:
     assert {s.name for s in defs.sensors} >= {"sqs_sensor", "automation"}
     assert defs.resolve_job_def("daily_pipeline") is not None
     assert defs.resolve_job_def("ingest_job") is not None
+
+
+def test_ingest_runs_go_first_and_are_not_retried() -> None:
+    """The SQS sensor is the ingest run's retry, and an ingest run must not wait behind the
+    day-by-day rebuild that automation queues after a restart."""
+    tags = defs.resolve_job_def("ingest_job").tags
+    assert tags["dagster/max_retries"] == "0"
+    assert int(tags["dagster/priority"]) > 0

@@ -146,6 +146,12 @@ def test_a_range_run_builds_every_day_as_the_plain_pipeline_does(tmp_path: Path)
     ]
     assert sorted(e.partition or "run" for e in schema) == [*sorted(keys), "run"]
     assert all(e.passed for e in schema)
+    # The UI shows a day's check state only when the evaluation names that day's latest build;
+    # without it, every day of a backfill read "Not evaluated".
+    infos = instance.event_log_storage.get_asset_check_partition_info(
+        [AssetCheckKey(AssetKey("fact_events"), "fact_events_schema")]
+    )
+    assert {info.partition_key for info in infos if info.is_current} - {None} == keys
 
 
 def _bronze(day: date, n: int, event_day: date | None = None) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Checks on the daily marts: one row per grain, rates outside [0, 1] counted, no negative money."""
+"""Checks on the daily marts: one row per grain, rates that hold over the day, no negative money."""
 
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,7 +22,7 @@ LIST_RATES = Check(
     name="mart_item_list_daily_rates",
     asset="mart_item_list_daily",
     severity=WARN,
-    protects="how often a rate exceeds 1 (allowed)",
+    protects="a rate above 1 over the whole day (its denominator's events stopped); counts the rows above 1",
 )
 LIST_MONEY = Check(
     name="mart_item_list_daily_money",
@@ -40,7 +40,7 @@ PRODUCT_RATES = Check(
     name="mart_product_daily_rates",
     asset="mart_product_daily",
     severity=WARN,
-    protects="how often a rate exceeds 1 (allowed)",
+    protects="a rate above 1 over the whole day (its denominator's events stopped); counts the rows above 1",
 )
 PRODUCT_MONEY = Check(
     name="mart_product_daily_money",
@@ -58,7 +58,7 @@ POSITION_RATES = Check(
     name="mart_list_position_daily_rates",
     asset="mart_list_position_daily",
     severity=WARN,
-    protects="how often a rate exceeds 1 (allowed)",
+    protects="a rate above 1 over the whole day (its denominator's events stopped); counts the rows above 1",
 )
 
 
@@ -69,7 +69,7 @@ class MartChecks:
 
     table: str
     dimensions: tuple[str, ...]
-    rates: tuple[str, ...]
+    rates: tuple[tuple[str, str, str], ...]  # (rate, numerator, denominator) as in TABLES.md
     money: tuple[str, ...]
     checks: tuple[Check, ...]  # grain, rates, then money if any
 
@@ -77,21 +77,28 @@ class MartChecks:
 ITEM_LIST = MartChecks(
     "mart_item_list_daily",
     ("item_list_name",),
-    ("click_through_rate", "item_click_rate"),
+    (
+        ("click_through_rate", "list_clickers", "list_viewers"),
+        ("item_click_rate", "items_clicked", "item_impressions"),
+    ),
     ("attributed_revenue",),
     (LIST_GRAIN, LIST_RATES, LIST_MONEY),
 )
 PRODUCT = MartChecks(
     "mart_product_daily_metrics",
     ("item_id",),
-    ("click_through_rate", "cart_to_view_rate", "purchase_to_view_rate"),
+    (
+        ("click_through_rate", "clicks", "impressions"),
+        ("cart_to_view_rate", "cart_adders", "viewers"),
+        ("purchase_to_view_rate", "purchasers", "viewers"),
+    ),
     ("item_revenue",),
     (PRODUCT_GRAIN, PRODUCT_RATES, PRODUCT_MONEY),
 )
 LIST_POSITION = MartChecks(
     "mart_list_position_daily",
     ("item_list_name", "position_in_list"),
-    ("item_click_rate",),
+    (("item_click_rate", "item_clicks", "item_impressions"),),
     (),
     (POSITION_GRAIN, POSITION_RATES),
 )
@@ -105,7 +112,7 @@ def mart_day_results(lake: LakeResource, mart: MartChecks, day: date) -> Iterato
             rules.unique_key(con, "mart", key),
             rules.in_partition(con, "mart", day, mart.dimensions[0]),
         )
-        yield rates_check.result(rules.rates_outside_unit(con, "mart", mart.rates, key))
+        yield rates_check.result(rules.rates_over_the_day(con, "mart", mart.rates))
         for check in money_check:
             yield check.result(rules.negative_money(con, "mart", mart.money, key))
 
