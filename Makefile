@@ -39,10 +39,10 @@ format: $(STAMP)
 demo: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/python -m nelo_assets.service.demo
 
+# `dg dev` is `dagster dev` without the notice that dg supersedes it; run in DAGSTER_HOME, it
+# sees no second dagster.yaml (the template in the repository) to warn about.
 dev: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/python -m nelo_assets.serving.analytics
-	# `dg dev` is `dagster dev` without the notice that dg supersedes it; run in DAGSTER_HOME, it
-	# sees no second dagster.yaml (the template in the repository) to warn about.
 	cd $(DAGSTER_HOME) && $(CURDIR)/$(BIN)/dg dev -w $(CURDIR)/workspace.yaml
 
 # The production layout on one machine: PostgreSQL, code server, webserver, daemon (deploy/).
