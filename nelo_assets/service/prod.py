@@ -166,14 +166,21 @@ def run() -> int:
         services.append(
             processes.start(
                 _dagster(
-                    "code-server", "start", "-m", "nelo_assets.definitions",
-                    "--location-name", "nelo_assets",
-                    "-h", "127.0.0.1", "-p", str(options.code_server_port),
+                    "code-server",
+                    "start",
+                    "-m",
+                    "nelo_assets.definitions",
+                    "--location-name",
+                    "nelo_assets",
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    str(options.code_server_port),
                 ),
                 env=env,
                 log_path=log_dir / "code-server.log",
             )
-        )  # fmt: skip
+        )
         processes.wait_until(
             lambda: _port_open(options.code_server_port),
             STARTUP_SECONDS,
@@ -183,12 +190,19 @@ def run() -> int:
         workspace = str(DEPLOY / "workspace.yaml")
         services.append(
             processes.start(
-                [str(BIN / "dagster-webserver"), "-w", workspace,
-                 "-h", "127.0.0.1", "-p", str(options.ui_port)],
+                [
+                    str(BIN / "dagster-webserver"),
+                    "-w",
+                    workspace,
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    str(options.ui_port),
+                ],
                 env=env,
                 log_path=log_dir / "webserver.log",
             )
-        )  # fmt: skip
+        )
         services.append(
             processes.start(
                 [str(BIN / "dagster-daemon"), "run", "-w", workspace],
@@ -258,12 +272,20 @@ def start_local_queue(
     env["NELO_SQS_QUEUE_URL"] = queue_url
     services.append(
         processes.start(
-            [sys.executable, "-m", "nelo_assets.simulation.cli", "sqs",
-             "--rate", str(LIVE_EVENTS_PER_SECOND), "--queue-url", queue_url],
+            [
+                sys.executable,
+                "-m",
+                "nelo_assets.simulation.cli",
+                "sqs",
+                "--rate",
+                str(LIVE_EVENTS_PER_SECOND),
+                "--queue-url",
+                queue_url,
+            ],
             env=env,
             log_path=log_dir / "simulator.log",
         )
-    )  # fmt: skip
+    )
 
 
 def main() -> None:

@@ -27,9 +27,11 @@ HOUR_US = 60 * MINUTE_US
 DAY_US = 24 * HOUR_US
 # Share of a day's traffic per local hour: quiet nights, a lunch bump, a peak at 19-22 h.
 HOURLY_WEIGHTS = (
-    1.2, 0.7, 0.4, 0.3, 0.3, 0.5, 1.2, 2.2, 3.0, 3.3, 3.5, 3.8,
-    4.3, 4.5, 4.2, 4.0, 4.2, 4.8, 5.6, 6.5, 7.2, 7.0, 5.4, 3.0,
-)  # fmt: skip
+    *(1.2, 0.7, 0.4, 0.3, 0.3, 0.5),  # 00-05 h
+    *(1.2, 2.2, 3.0, 3.3, 3.5, 3.8),  # 06-11 h
+    *(4.3, 4.5, 4.2, 4.0, 4.2, 4.8),  # 12-17 h
+    *(5.6, 6.5, 7.2, 7.0, 5.4, 3.0),  # 18-23 h
+)
 MAX_BATCH_EVENTS = 20  # the app's uploader flushes at most this many events at once
 FIRST_GUESS_EVENTS_PER_SESSION = 12.0
 
