@@ -150,7 +150,7 @@ def _partition_keys(subset) -> list[str | None]:
 class FutureDayWithoutEvents(AutomationCondition):
     """True for a day after today (business time zone) for which no ingest run reported events.
 
-    The partitions reach tomorrow because a device clock may run up to 24 h ahead (EVENTS.md).
+    The partitions reach tomorrow because a device clock may run up to 24 h ahead (docs/events.md).
     Tomorrow's facts and marts look back on today, so every update of today would build them,
     empty, with no event of their own; they wait until bronze holds one for that day.
     """

@@ -45,7 +45,7 @@ RUNS_IN_FLIGHT = [
 # How often a running ingest run announces the bronze its batches have routed.
 ANNOUNCE_EVERY_SECONDS = 2.0
 AHEAD_NOTE = (
-    "events dated after today: device clocks run up to 24 h ahead (EVENTS.md), so this day "
+    "events dated after today: device clocks run up to 24 h ahead (docs/events.md), so this day "
     "is built before it starts"
 )
 

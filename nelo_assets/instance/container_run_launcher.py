@@ -7,7 +7,7 @@ reads (nelo_assets.environment, passed when set), the lake's folder (NELO_DATA_M
 folder or a volume, at /data), the compute logs volume, and the user owning the lake
 (NELO_RUN_USER). Its worker health check is DockerRunLauncher's own (the run's container gone
 or exited means a dead worker), so run monitoring fails a killed run container and run retries
-re-execute it. Every run container carries the label `nelo.stack`, as the stack's own do, so
+re-execute it; its verdict is worded as the local launcher's, so the run alert says RUN DEAD. Every run container carries the label `nelo.stack`, as the stack's own do, so
 stopping the stack finds and removes run containers too.
 """
 
@@ -17,9 +17,12 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from dagster import DagsterRun
+from dagster._core.launcher import CheckRunHealthResult, WorkerStatus
 from dagster_docker import DockerRunLauncher
 
 from nelo_assets.environment import pipeline_variables
+from nelo_assets.instance.run_launcher import DEAD_WORKER
 
 STACK_LABEL = "nelo.stack"
 DATA_MOUNT = "NELO_DATA_MOUNT"
@@ -58,3 +61,9 @@ class ContainerRunLauncher(DockerRunLauncher):
             container_kwargs=kwargs,
             **config,
         )
+
+    def check_run_worker_health(self, run: DagsterRun) -> CheckRunHealthResult:
+        health = super().check_run_worker_health(run)
+        if health.status in (WorkerStatus.FAILED, WorkerStatus.NOT_FOUND):
+            return health._replace(msg=f"{DEAD_WORKER}: {health.msg}")
+        return health

@@ -122,10 +122,13 @@ def follow_logs(env: Mapping[str, str], log_path: Path, tail: str) -> subprocess
     )
 
 
-def remove_containers() -> None:
+def remove_containers(env: Mapping[str, str]) -> None:
     """The stack's containers and the run containers it started, and its network."""
+    # The stack's environment: the compose file requires NELO_SQS_QUEUE_URL, which a local
+    # queue started here sets only there, and `down` refuses to run without it.
     subprocess.run(
         compose_command("down", "--timeout", str(STOP_SECONDS)),
+        env=env,
         capture_output=True,
         check=False,
     )
@@ -149,6 +152,7 @@ def run() -> int:
     log_dir.mkdir(parents=True, exist_ok=True)
     queue: list[subprocess.Popen] = []  # the local SQS server and traffic, when started here
     watched: list[subprocess.Popen] = []  # docker-compose logs -f
+    env: dict[str, str] = dict(os.environ)
     started = False
 
     def shutdown(*_: object) -> None:
@@ -200,7 +204,7 @@ def run() -> int:
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         if started:
-            remove_containers()
+            remove_containers(env)
         processes.stop(watched + queue)
 
 

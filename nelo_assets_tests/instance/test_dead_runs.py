@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from datetime import date, timedelta
+from unittest import mock
 
 import psutil
 import pytest
@@ -24,12 +25,15 @@ from dagster import (
 # The verdict Dagster's freshness daemon records; Dagster exports no public constructor for it,
 # and the daemon needs a policy window of a minute or more to say FAIL.
 from dagster._core.definitions.freshness import FreshnessState, FreshnessStateChange
+from dagster._core.launcher import CheckRunHealthResult, WorkerStatus
+from dagster_docker import DockerRunLauncher
 
 from nelo_assets.defs.alerts import health as pipeline_health
 from nelo_assets.defs.jobs import ingest_job
 from nelo_assets.defs.partitions import daily_partitions
 from nelo_assets.defs.resources import AlertsResource, LakeResource
 from nelo_assets.ingestion.bronze import RoutedBatch, record_unannounced, unannounced
+from nelo_assets.instance.container_run_launcher import ContainerRunLauncher
 from nelo_assets.instance.run_launcher import DEAD_WORKER, worker_status
 from nelo_assets_tests.queue_lake import QueueLake
 
@@ -193,3 +197,22 @@ def test_a_mart_behind_its_bronze_is_stale_until_rebuilt(
         _, mart, _ = key.split("|")
         health.instance.report_runless_asset_event(AssetMaterialization(mart, partition=day))
     assert health() == {}
+
+
+@pytest.mark.parametrize("status", [WorkerStatus.NOT_FOUND, WorkerStatus.FAILED])
+def test_a_dead_run_container_is_reported_as_a_dead_worker(status: WorkerStatus) -> None:
+    # A run container gone or exited needs Docker (make test-containers kills one for real);
+    # here DockerRunLauncher's verdict stands in, so the run alert's wording is checked.
+    verdict = CheckRunHealthResult(status, msg="Could not find container with ID c0ffee.")
+    launcher = object.__new__(ContainerRunLauncher)
+    with mock.patch.object(DockerRunLauncher, "check_run_worker_health", return_value=verdict):
+        health = launcher.check_run_worker_health(mock.sentinel.run)
+    assert health.status == status
+    assert health.msg == f"{DEAD_WORKER}: Could not find container with ID c0ffee."
+
+
+def test_a_running_run_container_is_left_as_it_is() -> None:
+    verdict = CheckRunHealthResult(WorkerStatus.RUNNING)
+    launcher = object.__new__(ContainerRunLauncher)
+    with mock.patch.object(DockerRunLauncher, "check_run_worker_health", return_value=verdict):
+        assert launcher.check_run_worker_health(mock.sentinel.run) == verdict

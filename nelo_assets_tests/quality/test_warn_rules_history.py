@@ -1,5 +1,5 @@
 """The WARN checks over a week of the demo's simulated traffic: quiet on every ordinary day, and
-each fires on the day of the fault it is designed to catch (docs/checks.md, Soft signals).
+each fires on the day of the fault it is designed to catch (docs/checks.md, What each WARN rule catches).
 
 The week is the demo's history (its events per day, the simulator's own faults, duplicates and
 late uploads), built by the plain pipeline. The designed faults are app incidents written into
@@ -24,7 +24,7 @@ from nelo_assets.service.demo import DemoOptions
 from nelo_assets.simulation.cli import SimulationConfig, write_archive
 from nelo_assets.storage.lake import Lake
 from nelo_assets.transform.pipeline import build_everything, build_partitions
-from nelo_assets_tests.helpers import settings_for
+from nelo_assets_tests.environment import settings_for
 
 pytestmark = pytest.mark.slow
 

@@ -69,7 +69,7 @@ class MartChecks:
 
     table: str
     dimensions: tuple[str, ...]
-    rates: tuple[tuple[str, str, str], ...]  # (rate, numerator, denominator) as in TABLES.md
+    rates: tuple[tuple[str, str, str], ...]  # (rate, numerator, denominator) as in docs/tables.md
     money: tuple[str, ...]
     checks: tuple[Check, ...]  # grain, rates, then money if any
 
