@@ -28,11 +28,11 @@ import psutil
 from nelo_assets.ingestion.bronze import recover_unrouted
 from nelo_assets.ingestion.landing import iter_landing_files, landing_day_dirs
 from nelo_assets.service import processes
+from nelo_assets.service.traffic import start_live_traffic
 from nelo_assets.serving.analytics import publish_views
 from nelo_assets.settings import DEMO_QUEUE_NAME, DEMO_SQS_PORT, Settings
 from nelo_assets.storage.lake import Lake
 
-LIVE_EVENTS_PER_SECOND = 3
 STARTUP_DEADLINE_SECONDS = 180
 # On Ctrl-C, how long ingestion may take to empty the queue before the local server stops.
 DRAIN_SECONDS = 30
@@ -265,20 +265,7 @@ def run() -> int:
         env.setdefault("NELO_START_DATE", first_day.isoformat())
         publish_views(lake)
 
-        simulator = processes.start(
-            [
-                sys.executable,
-                "-m",
-                "nelo_assets.simulation.cli",
-                "sqs",
-                "--rate",
-                str(LIVE_EVENTS_PER_SECOND),
-                "--queue-url",
-                queue_url,
-            ],
-            env=env,
-            log_path=log_dir / "simulator.log",
-        )
+        simulator = start_live_traffic(queue_url, env, log_dir / "simulator.log")
         services.append(
             processes.start(
                 # `dg dev` with a workspace file is `dagster dev` without its notice that dg

@@ -23,6 +23,7 @@ import yaml
 
 from nelo_assets.service import processes
 from nelo_assets.service.postgres import PG_HOST, LocalCluster, PostgresError
+from nelo_assets.service.traffic import start_live_traffic
 from nelo_assets.serving.analytics import publish_views
 from nelo_assets.settings import DEMO_QUEUE_NAME, DEMO_SQS_PORT, Settings
 from nelo_assets.storage.lake import Lake
@@ -34,7 +35,6 @@ DEPLOY = REPO / "deploy"
 PG_DATABASE = "dagster"
 # postgres_db's fields, in the order of PG_VARIABLES.
 PG_FIELDS = ("hostname", "port", "username", "password", "db_name")
-LIVE_EVENTS_PER_SECOND = 3
 STARTUP_SECONDS = 180.0
 
 
@@ -270,22 +270,7 @@ def start_local_queue(
     )
     queue_url = ensure_queue(client, DEMO_QUEUE_NAME, dead_letter_name=f"{DEMO_QUEUE_NAME}-dlq")
     env["NELO_SQS_QUEUE_URL"] = queue_url
-    services.append(
-        processes.start(
-            [
-                sys.executable,
-                "-m",
-                "nelo_assets.simulation.cli",
-                "sqs",
-                "--rate",
-                str(LIVE_EVENTS_PER_SECOND),
-                "--queue-url",
-                queue_url,
-            ],
-            env=env,
-            log_path=log_dir / "simulator.log",
-        )
-    )
+    services.append(start_live_traffic(queue_url, env, log_dir / "simulator.log"))
 
 
 def main() -> None:
