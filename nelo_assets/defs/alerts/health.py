@@ -126,7 +126,7 @@ def _queue_alerts(
         f"{sqs.queue_url} and no ingest run "
         f"has succeeded for {(now - quiet_since) / 60:.0f} min "
         f"(NELO_ALERT_STALL_SECONDS={alerts.stall_seconds})",
-        "[RECOVERED] ingestion moves again (an ingest run succeeded, or nothing waits); "
+        "[RECOVERED] ingestion: moving again (an ingest run succeeded, or nothing waits); "
         f"{waiting} messages waiting",
     )
     if state.dlq_url is None:
