@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from nelo_assets.contract import event_json_schema
-from nelo_assets.storage.lake import atomic_path
+from nelo_assets.storage.lake import write_generated
 
 DEFAULT_PATH = Path(__file__).resolve().parents[2] / "docs" / "event-schema.json"
 
@@ -17,12 +17,7 @@ def render() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    path = Path(args[0]) if args else DEFAULT_PATH
-    with atomic_path(path) as tmp:
-        tmp.write_text(render(), encoding="utf-8")
-    print(f"wrote {path}")
-    return 0
+    return write_generated(render, DEFAULT_PATH, sys.argv[1:] if argv is None else argv)
 
 
 if __name__ == "__main__":

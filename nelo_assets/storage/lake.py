@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
@@ -138,3 +138,13 @@ def atomic_path(final_path: LakePath) -> Iterator[Path]:
         fsync_dir(final_path.parent)
     finally:
         tmp_path.unlink(missing_ok=True)
+
+
+def write_generated(render: Callable[[], str], default_path: Path, argv: list[str]) -> int:
+    """The CLI of a generated file (`make schema`, `make docs`): render it to argv[0], or to
+    default_path, in one atomic write."""
+    path = Path(argv[0]) if argv else default_path
+    with atomic_path(path) as tmp:
+        tmp.write_text(render(), encoding="utf-8")
+    print(f"wrote {path}")
+    return 0

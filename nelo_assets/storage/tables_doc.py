@@ -7,10 +7,9 @@ changing too (a test fails while the committed page is stale).
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 from nelo_assets.contract import DEFAULT_CURRENCY
-from nelo_assets.storage.lake import atomic_path
+from nelo_assets.storage.lake import write_generated
 from nelo_assets.storage.tables import MONEY, SQL_DIR, TABLES, Table
 
 REPO = SQL_DIR.parent
@@ -90,12 +89,7 @@ def render() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    path = Path(args[0]) if args else DEFAULT_PATH
-    with atomic_path(path) as tmp:
-        tmp.write_text(render(), encoding="utf-8")
-    print(f"wrote {path}")
-    return 0
+    return write_generated(render, DEFAULT_PATH, sys.argv[1:] if argv is None else argv)
 
 
 if __name__ == "__main__":
