@@ -42,11 +42,11 @@ MAX_DELETE = 10  # and deletes at most 10 a batch call
 # Messages per landing batch: larger means fewer files, smaller means fewer messages in flight
 # (each moto receive scans them all; bench/bench_ingest.py measures it).
 DEFAULT_FLUSH_SIZE = 100
-# Seconds a received message stays hidden. A flush lands, routes and deletes a batch within
-# seconds, and a buffer is flushed after a third of this (max_buffer_age below), so two minutes
-# is ample; it is also how long the messages a crashed ingest run had received stay invisible
-# before the next run can take them (README, Runbook: tuning).
-DEFAULT_VISIBILITY_TIMEOUT = 120
+# Seconds a received message stays hidden. It is also how long the messages a crashed ingest run
+# had received stay invisible before the next run can take them (README, After a crash), so it is
+# short; a live run keeps the messages it still holds hidden by renewing them (VisibilityKeeper),
+# so a slow flush does not bring them back.
+DEFAULT_VISIBILITY_TIMEOUT = 30
 # Seconds a receiver holds a part-filled buffer before landing it: under light traffic a batch
 # reaches bronze (and the marts) this soon, at the cost of smaller landing and bronze files
 # (docs/decisions.md §15).
@@ -108,6 +108,73 @@ class _Received:
     body: bytes
 
 
+class VisibilityKeeper:
+    """A heartbeat for the messages this run holds (received, not yet deleted).
+
+    Every quarter of the timeout it extends those within half a timeout of coming back, so the
+    timeout can be short (a dead run's messages return soon) without a slow flush letting a
+    message return while its batch is still being landed. A renewal that fails only lets the
+    message come back early: it is landed again and deduped (R2).
+    """
+
+    def __init__(self, client: Any, queue_url: str, timeout: int) -> None:
+        self._client = client
+        self._queue_url = queue_url
+        self._timeout = timeout
+        self._lock = threading.Lock()
+        self._hidden_until: dict[str, float] = {}  # receipt handle -> monotonic time
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="nelo-visibility", daemon=True)
+
+    def __enter__(self) -> VisibilityKeeper:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def hold(self, receipt_handles: list[str], received: float) -> None:
+        with self._lock:
+            for handle in receipt_handles:
+                self._hidden_until[handle] = received + self._timeout
+
+    def release(self, receipt_handles: list[str]) -> None:
+        with self._lock:
+            for handle in receipt_handles:
+                self._hidden_until.pop(handle, None)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._timeout / 4):
+            self.renew_due()
+
+    def renew_due(self) -> int:
+        """Extend every held message due within half a timeout; returns how many were extended."""
+        now = time.monotonic()
+        with self._lock:
+            due = [h for h, until in self._hidden_until.items() if until - now < self._timeout / 2]
+        renewed = 0
+        for start in range(0, len(due), MAX_DELETE):
+            chunk = due[start : start + MAX_DELETE]
+            entries = [
+                {"Id": str(i), "ReceiptHandle": h, "VisibilityTimeout": self._timeout}
+                for i, h in enumerate(chunk)
+            ]
+            try:
+                response = self._client.change_message_visibility_batch(
+                    QueueUrl=self._queue_url, Entries=entries
+                )
+            except QUEUE_ERRORS:
+                continue
+            failed = {entry["Id"] for entry in response.get("Failed", [])}
+            with self._lock:
+                for i, handle in enumerate(chunk):
+                    if str(i) not in failed and handle in self._hidden_until:
+                        self._hidden_until[handle] = now + self._timeout
+                        renewed += 1
+        return renewed
+
+
 class _Drain:
     """State shared by the receiver threads: the message and time budgets, and the report."""
 
@@ -166,6 +233,7 @@ def _flush(
     settings: Settings,
     buffer: list[_Received],
     state: _Drain,
+    keeper: VisibilityKeeper,
     log: Log,
 ) -> None:
     pause_point("after_receive")
@@ -179,8 +247,10 @@ def _flush(
     mark_routed(path, routed)
     record_unannounced(lake, routed)
     pause_point("before_delete")
+    handles = [m.receipt_handle for m in buffer]
     with state.delete_lock:
-        failed = delete_messages(client, queue_url, [m.receipt_handle for m in buffer])
+        failed = delete_messages(client, queue_url, handles)
+    keeper.release(handles)  # an undeleted message comes back and is deduped (R2)
     with state.lock:
         state.report.add(routed)
         state.report.messages_landed += routed.messages
@@ -199,6 +269,7 @@ def _receive(
     lake: Lake,
     settings: Settings,
     state: _Drain,
+    keeper: VisibilityKeeper,
     *,
     flush_size: int,
     visibility_timeout: int,
@@ -207,10 +278,9 @@ def _receive(
     log: Log,
 ) -> None:
     buffer: list[_Received] = []
-    # Flush soon, and always well before the first buffered message could become visible again.
-    max_buffer_age = min(max_buffer_seconds, visibility_timeout / 3)
     try:
         while (count := state.reserve()) > 0:
+            started = time.monotonic()  # the messages are hidden from about here
             response = client.receive_message(
                 QueueUrl=queue_url,
                 MaxNumberOfMessages=count,
@@ -220,6 +290,7 @@ def _receive(
             )
             received_at = datetime.now(UTC)
             messages = response.get("Messages", [])
+            keeper.hold([m["ReceiptHandle"] for m in messages], started)
             state.release(count - len(messages))
             waited = [
                 received_at.timestamp() - int(m["Attributes"]["SentTimestamp"]) / 1000
@@ -242,13 +313,13 @@ def _receive(
             if not messages:
                 break  # the queue is empty (for this long poll)
             age = (received_at - buffer[0].received_at).total_seconds()
-            if len(buffer) >= flush_size or age >= max_buffer_age:
-                _flush(client, queue_url, lake, settings, buffer, state, log)
+            if len(buffer) >= flush_size or age >= max_buffer_seconds:
+                _flush(client, queue_url, lake, settings, buffer, state, keeper, log)
                 buffer = []
     finally:
         # What was received is landed even when a later receive fails (fewer redeliveries).
         if buffer:
-            _flush(client, queue_url, lake, settings, buffer, state, log)
+            _flush(client, queue_url, lake, settings, buffer, state, keeper, log)
 
 
 def drain_queue(
@@ -279,7 +350,10 @@ def drain_queue(
         state.report.add(routed)
         state.report.recovered_batches.append(routed.batch_id)
         log(f"recovered unrouted landing batch {routed.batch_id}")
-    with ThreadPoolExecutor(max_workers=receivers, thread_name_prefix="nelo-receive") as pool:
+    with (
+        VisibilityKeeper(client, queue_url, visibility_timeout) as keeper,
+        ThreadPoolExecutor(max_workers=receivers, thread_name_prefix="nelo-receive") as pool,
+    ):
         futures = [
             pool.submit(
                 _receive,
@@ -288,6 +362,7 @@ def drain_queue(
                 lake,
                 settings,
                 state,
+                keeper,
                 flush_size=flush_size,
                 visibility_timeout=visibility_timeout,
                 wait_seconds=wait_seconds,

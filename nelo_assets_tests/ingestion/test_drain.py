@@ -14,7 +14,7 @@ from nelo_assets.defs.jobs import ingest_job
 from nelo_assets.defs.resources import LakeResource
 from nelo_assets.ingestion.bronze import read_bronze, route_messages
 from nelo_assets.ingestion.cli import main
-from nelo_assets.ingestion.drain import delete_messages, drain_queue
+from nelo_assets.ingestion.drain import VisibilityKeeper, delete_messages, drain_queue
 from nelo_assets.ingestion.landing import (
     LandedMessage,
     iter_landing_files,
@@ -236,3 +236,28 @@ def test_ensure_queue_is_idempotent_and_sets_the_redrive(queue_lake: QueueLake) 
         "deadLetterTargetArn": dlq_arn,
         "maxReceiveCount": 5,
     }
+
+
+def test_held_messages_stay_hidden_until_released_then_return_within_the_timeout(
+    queue_lake: QueueLake,
+) -> None:
+    """The heartbeat lets the timeout be short: held messages stay hidden past it while a
+    run holds them, and a run that stops holding them (dies) lets them back within it."""
+    timeout = 2
+    queue_lake.send([s.body for s in traffic(5, _days(datetime.now(UTC)), datetime.now(UTC))])
+    received_at = time.monotonic()
+    messages = queue_lake.client.receive_message(
+        QueueUrl=queue_lake.queue_url, MaxNumberOfMessages=10, VisibilityTimeout=timeout
+    )["Messages"]
+    handles = [m["ReceiptHandle"] for m in messages]
+
+    with VisibilityKeeper(queue_lake.client, queue_lake.queue_url, timeout) as keeper:
+        keeper.hold(handles, received_at)
+        time.sleep(3 * timeout)  # three timeouts: without renewals they would be back
+        assert queue_lake.counts() == (0, len(messages))
+        keeper.release(handles)  # as a dead run would: nobody renews them any more
+        released_at = time.monotonic()
+
+    while queue_lake.counts()[0] < len(messages):
+        assert time.monotonic() - released_at < timeout + 3, queue_lake.counts()
+        time.sleep(0.1)
