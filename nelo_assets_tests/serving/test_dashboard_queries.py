@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -557,3 +558,18 @@ def test_the_user_funnel_counts_a_step_only_after_the_step_before(tmp_path: Path
             )
     funnel = queries.list_user_funnel(db, Filters(day, day))
     assert funnel.rows() == [("L", 4, 3, 3, 1, 1)]
+
+
+def test_products_missing_from_the_item_dimension_still_have_a_name(
+    db: Path, tmp_path: Path
+) -> None:
+    """dim_items is built after the marts: until it is, the products are named as unknown
+    (a null name broke the product chart)."""
+    copy = tmp_path / db.name
+    shutil.copy(db, copy)
+    with duckdb.connect(str(copy)) as con:
+        con.execute("create table no_items as from dim_items limit 0")
+        con.execute("create or replace view dim_items as from no_items")
+    board = queries.product_leaderboard(copy, everything())
+    assert board.height > 0
+    assert set(board["item_name"]) == {queries.UNKNOWN_PRODUCT}

@@ -217,15 +217,19 @@ def list_leaderboard(db_path: Path, filters: Filters) -> pl.DataFrame:
     return _frame(db_path, sql, filters.params())
 
 
+UNKNOWN_PRODUCT = "(name not loaded yet)"
+
+
 def product_leaderboard(db_path: Path, filters: Filters) -> pl.DataFrame:
     """One row per product over the range with its current name, highest revenue first.
 
-    The list filter does not apply: a product's funnel is not split by list.
+    The list filter does not apply: a product's funnel is not split by list. A product the item
+    dimension does not hold yet (it is built after the marts) is named as such, not left blank.
     """
     sql = f"""
     select
         metrics.item_id,
-        current_items.item_name,
+        coalesce(current_items.item_name, '{UNKNOWN_PRODUCT}') as item_name,
         current_items.item_brand,
         current_items.item_category,
         metrics.* exclude (event_date, item_id)
