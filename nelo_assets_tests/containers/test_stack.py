@@ -384,7 +384,20 @@ def test_upgrade_keeps_the_run_in_flight_cursors_and_backlog(
             check=True,
             capture_output=True,
         )
-        # Messages that arrive meanwhile wait in the queue: the backlog the new image drains.
+        # The daemon stops first, so nothing new starts during the migration; the run in
+        # flight goes on in its own container. Messages that arrive meanwhile wait in the
+        # queue: the backlog the new image drains.
+        stopped = subprocess.run(
+            compose.compose_command("stop", "daemon"), env=stack_env, capture_output=True
+        )
+        assert stopped.returncode == 0, stopped.stderr[-1000:]
+        # An ingest run already in its container would take the backlog: let it end first.
+        launched = [DagsterRunStatus.STARTING, DagsterRunStatus.STARTED]
+        wait_for(
+            lambda: not runs(instance, statuses=launched, job_name=INGEST_JOB_NAME),
+            300,
+            "the old stack's ingest run to end",
+        )
         backlog = traffic(SHAPES // 2, [today - timedelta(days=2)], datetime.now(UTC))
         queue_lake.send([s.body for s in backlog])
         sent += backlog
