@@ -293,16 +293,25 @@ class LakeFileSystem(ArrowFSWrapper):
 
 
 class BlockReads(io.RawIOBase):
-    """A file of the lake read through its filesystem's blocks. Reads go by position: DuckDB's
-    threads share one handle, seeking and reading under the GIL, which a fetch releases; another
-    thread's seek must not move a read in flight."""
+    """A file of the lake read through its filesystem's blocks. DuckDB's threads share one
+    handle, each seeking then reading, and Python may switch threads between the two calls:
+    each thread keeps its own position, so another's seek cannot move its read (a shared one
+    read bytes from the wrong place, seen as Parquet decoding errors under S3's latency)."""
 
     def __init__(self, fs: LakeFileSystem, path: str, size: int) -> None:
         super().__init__()
         self._fs = fs
         self._path = path
         self._size = size
-        self._position = 0
+        self._thread = threading.local()
+
+    @property
+    def _position(self) -> int:
+        return getattr(self._thread, "position", 0)
+
+    @_position.setter
+    def _position(self, position: int) -> None:
+        self._thread.position = position
 
     def readable(self) -> bool:
         return True
@@ -319,7 +328,7 @@ class BlockReads(io.RawIOBase):
         return self._position
 
     def read(self, size: int | None = -1) -> bytes:
-        position = self._position  # taken before a fetch lets other threads run
+        position = self._position
         end = self._size if size is None or size < 0 else min(self._size, position + size)
         pieces = []
         while position < end:
