@@ -325,8 +325,8 @@ def _s3_section(s3: dict | None) -> list[str]:
     return [
         "## Lake on S3 (moto server behind a latency proxy) beside local disk",
         "",
-        f"The same {s3['events']:,}-event day ({s3['bronze_files']} bronze files, "
-        f"{s3['bronze_mb']} MB), bronze to every gold table (`bench/s3.py`, `python -m bench.s3`), "
+        f"The same {s3['events']:,}-event day (its {s3['ingested_files']} ingested bronze files "
+        f"compacted into {s3['bronze_files']}, {s3['bronze_mb']} MB), bronze to every gold table (`bench/s3.py`, `python -m bench.s3`), "
         f"each in a fresh process. On S3 every request goes through a proxy that holds it "
         f"{delay} (a same-region S3 request to its first byte; one HEAD took "
         f"{s3['head_ms']['delayed']} ms through it), or 0 ms:",

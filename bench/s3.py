@@ -1,7 +1,8 @@
 """The lake on S3 beside local disk, at S3's latency: one simulated day's transform (silver,
 facts, marts and dimensions: bench.stages' transform stage, in a fresh process each) on the same
-bronze, in a local folder, then on a moto server through a proxy that holds every request for
-0 ms and for 25 ms (bench.latency_proxy). What the delay adds, over the local time, is what S3's
+bronze (compacted, as the ingest runs leave a day they have moved past), in a local folder, then
+on a moto server through a proxy that holds every request for 0 ms and for 25 ms
+(bench.latency_proxy). What the delay adds, over the local time, is what S3's
 latency costs the transform; moto's own CPU on our cores is in both S3 runs, so it cancels.
 Reports the seconds of each and the requests by kind and by table build.
 
@@ -13,12 +14,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from datetime import time as time_of_day
 from pathlib import Path
 
 import psutil
@@ -27,6 +31,7 @@ import pyarrow.fs as pafs
 from bench import run as bench_run  # a module, not its names: bench.run imports this one
 from bench.bench_ingest import _free_port
 from bench.latency_proxy import DEFAULT_DELAY_MS, Request, endpoint, latency_proxy
+from nelo_assets.ingestion.compaction import compact_partition
 from nelo_assets.service import processes
 from nelo_assets.storage.lake import Lake
 from nelo_assets.storage.objects import ObjectPath, upload
@@ -164,6 +169,21 @@ def _s3_run(
     }
 
 
+def _compacted_copy(ingested: list[Path], root: Path) -> Lake:
+    """A local lake holding the day's bronze as ingestion leaves it once it has moved past the
+    day: the ingested files, compacted, and the folded files deleted after their grace."""
+    shutil.rmtree(root, ignore_errors=True)
+    lake = Lake(root)
+    partition = Path(lake.partition_dir("bronze_events", bench_run.DAY))
+    partition.mkdir(parents=True)
+    for path in ingested:
+        shutil.copy(path, partition / path.name)
+    settled = datetime.combine(bench_run.DAY + timedelta(days=2), time_of_day(), UTC)
+    for _fold_then_delete in range(2):
+        compact_partition(lake, bench_run.DAY, settled, grace=timedelta(0))
+    return lake
+
+
 def _env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
 
@@ -179,9 +199,11 @@ def run(
     """The day's transform on local disk, then on S3 (moto) through the proxy at 0 ms and at
     `delay_ms`; `out` holds the cached day (shared with bench.run's) and the scratch lakes."""
     events = events or (QUICK_EVENTS if quick else FULL_EVENTS)
-    local_lake = bench_run._prepare(out / "cache" / f"day-{events}", bench_run.DAY, 1, events)
-    bronze = [Path(p) for p in local_lake.partition_files("bronze_events", bench_run.DAY)]
+    cached = bench_run._prepare(out / "cache" / f"day-{events}", bench_run.DAY, 1, events)
     work = out / "s3"
+    ingested = [Path(p) for p in cached.partition_files("bronze_events", bench_run.DAY)]
+    local_lake = _compacted_copy(ingested, work / "local")
+    bronze = [Path(p) for p in local_lake.partition_files("bronze_events", bench_run.DAY)]
 
     local = _stage(local_lake.root, _env())
     with moto_server(work / "moto.log") as (moto_endpoint, moto):
@@ -193,6 +215,7 @@ def run(
     return {
         "events": local["events"],
         "bronze_files": len(bronze),
+        "ingested_files": len(ingested),
         "bronze_mb": round(sum(p.stat().st_size for p in bronze) / 1e6, 1),
         "delay_ms": delay_ms,
         "head_ms": {"0ms": at_0ms["head_ms"], "delayed": at_delay["head_ms"]},
