@@ -23,7 +23,7 @@ from nelo_assets.storage.lake import Lake, LakePath
 from nelo_assets.storage.sql_models import ROW_IDENTITY, bind_parquet, connect, write_parquet
 
 # A day is folded once it ended (in the pipeline's time zone) this long ago: its events have
-# mostly arrived. Later ones land beside the compaction and are folded by the next one.
+# mostly arrived. Later ones land beside the compaction; the next run folds them into their own.
 SETTLE = timedelta(hours=1)
 # The days an ingest run looks at: a listing each, so the cost stays flat as the lake grows.
 LOOKBACK_DAYS = 3
@@ -43,21 +43,22 @@ class Compacted:
 def compact_partition(
     lake: Lake, event_date: date, now: datetime, grace: timedelta = GRACE
 ) -> Compacted:
-    """Fold the live files of one bronze partition into one, and delete what earlier
+    """Fold the batch files of one bronze partition into one, and delete what earlier
     compactions folded once `grace` has passed since them."""
     partition = lake.partition_dir(BRONZE, event_date)
     deleted = _delete_folded(sorted(partition.glob("*.parquet")), now - grace)
     listed = sorted(partition.glob("*.parquet"))
-    # The rebuild's file is replaced in place by each rebuild (ingestion/bronze.py): never
-    # folded, or a later rebuild's rows would be skipped as folded.
     with connect(reads=partition) as con:
-        folded = compaction.folded_names(con, listed)
-        to_fold = [p for p in compaction.live_files(con, listed) if p.name != COMPACTED_NAME]
+        # Batch files only. A compaction is never folded again, so late events do not rewrite
+        # the whole day each time; nor is the rebuild's file, which each rebuild replaces in
+        # place (a later rebuild's rows would be skipped as folded).
+        to_fold = [
+            p
+            for p in compaction.live_files(con, listed)
+            if p.name != COMPACTED_NAME and not compaction.is_compaction(p)
+        ]
         if len(to_fold) < 2:
             return Compacted(event_date, 0, 0, deleted)
-        names = {p.name for p in to_fold} | {
-            name for p in to_fold if compaction.is_compaction(p) for name in folded[str(p)]
-        }
         bind_parquet(con, "folding", BRONZE, to_fold)
         target = partition / compaction.compaction_name(now, uuid.uuid4().hex[:8])
         pause_point("compaction_listed")
@@ -68,7 +69,7 @@ def compact_partition(
             BRONZE,
             f"select * exclude ({ROW_IDENTITY}) from folding order by {ROW_IDENTITY}",
             target,
-            footer={compaction.FOLDED_KEY: json.dumps(sorted(names))},
+            footer={compaction.FOLDED_KEY: json.dumps(sorted(p.name for p in to_fold))},
         )
     pause_point("compaction_published")
     return Compacted(event_date, len(to_fold), rows, deleted)
