@@ -340,7 +340,10 @@ def _s3_section(s3: dict | None) -> list[str]:
         f"What S3's latency adds, over the local time: **{s3['latency_over_local']}** "
         f"(({s3['s3_s']:.2f} - {s3['s3_0ms_s']:.2f}) / {s3['local_s']:.2f}); moto's own CPU "
         f"({s3['moto_cpu_s']} s in the {delay} run) is in both S3 runs, so it cancels. S3 over "
-        f"local: {s3['s3_over_local']} times. {s3['requests']:,} requests "
+        f"local: {s3['s3_over_local']} times. At {delay}, some request was held during "
+        f"{s3['waiting_s']} s of the run ({s3['waiting_over_local']} of the local time): the most "
+        f"the latency can add, measured from the requests rather than the clock, which a loaded "
+        f"machine moves. {s3['requests']:,} requests "
         f"({s3['requests_by_kind']}), {s3['written_mb']} MB written; by table build:",
         "",
         "| build | seconds local | seconds at " + delay + " | requests |",

@@ -84,6 +84,16 @@ def _by_build(requests: list[Request], windows: dict[str, list[float]]) -> dict[
     return {name: dict(kinds.most_common()) for name, kinds in builds.items()}
 
 
+def _waiting_s(requests: list[Request], delay_s: float) -> float:
+    """Seconds in which at least one request was held by the proxy: what the delay can add at
+    most, whatever the load on the machine (the run's seconds move with it)."""
+    total, end = 0.0, float("-inf")
+    for at in sorted(r.at for r in requests):
+        total += max(0.0, at + delay_s - max(at, end))
+        end = max(end, at + delay_s)
+    return total
+
+
 def _kind(method: str, target: str) -> str:
     query = target.partition("?")[2]
     if method == "GET" and "list-type" in query:
@@ -161,6 +171,7 @@ def _s3_run(
         "head_ms": round(head_ms, 1),
         "moto_cpu_s": round(sum(moto.cpu_times()[:2]) - moto_cpu, 2),
         "requests": len(requests),
+        "waiting_s": round(_waiting_s(requests, delay_ms / 1e3), 2),
         "requests_by_kind": dict(kinds.most_common()),
         "requests_by_build": _by_build(requests, result["windows"]),
         "written_mb": round(
@@ -234,6 +245,10 @@ def run(
         },
         "moto_cpu_s": at_delay["moto_cpu_s"],
         "requests": at_delay["requests"],
+        # Seconds with a request held by the proxy, over the local time: what the latency
+        # would add if nothing overlapped it, measured from the requests, not the clock.
+        "waiting_s": at_delay["waiting_s"],
+        "waiting_over_local": round(at_delay["waiting_s"] / local["seconds"], 2),
         "requests_by_kind": at_delay["requests_by_kind"],
         "requests_by_build": at_delay["requests_by_build"],
         "written_mb": at_delay["written_mb"],
