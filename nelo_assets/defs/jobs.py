@@ -4,7 +4,7 @@ the whole daily chain for a backfill of a date range from the UI or the CLI."""
 from collections import defaultdict
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor, wait
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 from dagster import (
     AssetMaterialization,
@@ -22,6 +22,7 @@ from nelo_assets.defs.load_settings import SETTINGS
 from nelo_assets.defs.partitions import daily_partitions
 from nelo_assets.defs.resources import LakeResource, SQSResource
 from nelo_assets.ingestion.bronze import settle_unannounced, unannounced
+from nelo_assets.ingestion.compaction import compact_settled_days
 from nelo_assets.ingestion.drain import (
     DEFAULT_FLUSH_SIZE,
     DEFAULT_MAX_BUFFER_SECONDS,
@@ -153,6 +154,13 @@ def ingest_from_sqs(
         f"{report.deletes_failed} deletes failed; the oldest had waited "
         f"{report.max_queue_seconds:.0f} s in the queue"
     )
+    # Days ingestion has moved past, folded into one file each (docs/decisions.md, "Bronze
+    # compaction"). Here, because one ingest run at a time (its pool) is one compaction at a time.
+    for done in compact_settled_days(lake.lake, lake.settings, datetime.now(UTC)):
+        context.log.info(
+            f"compacted bronze {done.event_date}: {done.folded} files into one "
+            f"({done.rows} rows); deleted {done.deleted} files folded earlier"
+        )
 
 
 @job(

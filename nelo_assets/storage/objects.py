@@ -12,8 +12,11 @@ from __future__ import annotations
 import io
 import os
 import tempfile
+import threading
 import weakref
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path, PurePosixPath
@@ -24,6 +27,8 @@ import pyarrow.fs as pafs
 from fsspec.implementations.arrow import ArrowFSWrapper
 
 SCHEMES = ("s3",)
+# Folders a build lists at once: a build's lookback is a few days, each its own folder.
+LISTING_THREADS = 16
 
 
 class LakeLocationError(ValueError):
@@ -197,21 +202,36 @@ def upload(local: Path, target: ObjectPath) -> None:
 @cache
 def _filesystem(url: str, _aws_environment: tuple[tuple[str, str], ...]) -> tuple:
     # from_uri asks the bucket for its region; the rest follows the AWS SDK's default chain.
-    return pafs.FileSystem.from_uri(url)
+    # A delayed open lets pyarrow send a small file in one PUT, not a three-request multipart
+    # upload; a failed upload still raises, when the file is closed.
+    return pafs.FileSystem.from_uri(url + ("&" if "?" in url else "?") + "allow_delayed_open=true")
+
+
+# DuckDB reads a Parquet file in many small ranges (a footer, then each column chunk), and opens
+# it again for each scan of it; on S3 each would be a request of tens of ms. Read by blocks
+# instead: one GET brings a whole block (all of most files), and every later read in it, from
+# any of DuckDB's threads or any later open of the file by the same connection, is served from
+# memory. The blocks a connection keeps are bounded (BLOCK_BYTES x CACHE_BLOCKS).
+BLOCK_BYTES = 8 * 2**20
+CACHE_BLOCKS = 32
 
 
 class LakeFileSystem(ArrowFSWrapper):
     """fsspec's wrapper of a pyarrow filesystem, for DuckDB, that asks the store about each
     object once: DuckDB checks, sizes and dates a file before reading it (three HEAD requests
-    through the plain wrapper, before the one opening the file costs). One instance per DuckDB connection, which lives for one build or
-    one query, so what it remembers cannot go stale for long; a file replaced meanwhile reads as
-    a decoding error that the dashboard retries (queries.READ_ATTEMPTS)."""
+    through the plain wrapper), then opens and reads it in small ranges. One instance per DuckDB
+    connection, which lives for one build or one query, so what it remembers (listings, open
+    files, blocks read) cannot go stale for long; a file replaced meanwhile reads as a decoding
+    error that the dashboard retries (queries.READ_ATTEMPTS)."""
 
     cachable = False  # fsspec would otherwise share one instance, and its memory, process-wide
 
     def __init__(self, fs: pafs.FileSystem) -> None:
         super().__init__(fs)
         self._files: dict[str, pafs.FileInfo] = {}
+        self._lock = threading.Lock()
+        self._handles: dict[str, pafs.NativeFile] = {}
+        self._blocks: OrderedDict[tuple[str, int], Future[bytes]] = OrderedDict()
 
     def remember(self, infos: Iterable[pafs.FileInfo]) -> None:
         self._files.update((info.path, info) for info in infos if info.type == pafs.FileType.File)
@@ -231,21 +251,67 @@ class LakeFileSystem(ArrowFSWrapper):
     def _open(self, path: str, mode: str = "rb", **kwargs: object) -> IO[bytes]:
         if mode != "rb":
             return super()._open(path, mode, **kwargs)
-        return PositionalReads(self.fs.open_input_file(self._strip_protocol(path)))
+        path = self._strip_protocol(path)
+        return BlockReads(self, path, self._file_info(path).size)
 
     def modified(self, path: str) -> object:
         return self._file_info(path).mtime
 
+    def block(self, path: str, index: int) -> bytes:
+        """Block `index` of `path`: fetched by the first thread that asks, which the others
+        asking meanwhile wait for, then kept until CACHE_BLOCKS newer ones push it out."""
+        key = (path, index)
+        with self._lock:
+            pending = self._blocks.get(key)
+            if pending is None:
+                pending = self._blocks[key] = Future()
+                fetch = True
+                while len(self._blocks) > CACHE_BLOCKS:
+                    self._blocks.popitem(last=False)
+            else:
+                fetch = False
+                self._blocks.move_to_end(key)
+        if fetch:
+            try:
+                pending.set_result(self._handle(path).read_at(BLOCK_BYTES, index * BLOCK_BYTES))
+            except BaseException as exc:
+                with self._lock:
+                    self._blocks.pop(key, None)
+                pending.set_exception(exc)
+        return pending.result()
 
-class PositionalReads(io.RawIOBase):
-    """A pyarrow file whose reads go by position. DuckDB's threads share one handle, seeking
-    and reading under the GIL, which pyarrow releases while it reads: another thread's seek
-    would move a read in flight (short reads, bytes from the wrong place on large files)."""
+    def _handle(self, path: str) -> pafs.NativeFile:
+        """One open file per path (opening costs a HEAD); its reads by position are safe from
+        several threads at once."""
+        with self._lock:
+            handle = self._handles.get(path)
+        if handle is None:
+            handle = self.fs.open_input_file(path)
+            with self._lock:
+                handle = self._handles.setdefault(path, handle)
+        return handle
 
-    def __init__(self, file: pafs.NativeFile) -> None:
+
+class BlockReads(io.RawIOBase):
+    """A file of the lake read through its filesystem's blocks. DuckDB's threads share one
+    handle, each seeking then reading, and Python may switch threads between the two calls:
+    each thread keeps its own position, so another's seek cannot move its read (a shared one
+    read bytes from the wrong place, seen as Parquet decoding errors under S3's latency)."""
+
+    def __init__(self, fs: LakeFileSystem, path: str, size: int) -> None:
         super().__init__()
-        self._file = file
-        self._position = 0
+        self._fs = fs
+        self._path = path
+        self._size = size
+        self._thread = threading.local()
+
+    @property
+    def _position(self) -> int:
+        return getattr(self._thread, "position", 0)
+
+    @_position.setter
+    def _position(self, position: int) -> None:
+        self._thread.position = position
 
     def readable(self) -> bool:
         return True
@@ -254,7 +320,7 @@ class PositionalReads(io.RawIOBase):
         return True
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._file.size()}
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._size}
         self._position = base[whence] + offset
         return self._position
 
@@ -262,16 +328,18 @@ class PositionalReads(io.RawIOBase):
         return self._position
 
     def read(self, size: int | None = -1) -> bytes:
-        position = self._position  # taken before pyarrow lets other threads run
-        if size is None or size < 0:
-            size = self._file.size() - position
-        data = self._file.read_at(size, position)
-        self._position = position + len(data)
-        return data
-
-    def close(self) -> None:
-        self._file.close()
-        super().close()
+        position = self._position
+        end = self._size if size is None or size < 0 else min(self._size, position + size)
+        pieces = []
+        while position < end:
+            index, start = divmod(position, BLOCK_BYTES)
+            piece = self._fs.block(self._path, index)[start : start + end - position]
+            if not piece:
+                break  # the object is shorter than listed: it was replaced meanwhile
+            pieces.append(piece)
+            position += len(piece)
+        self._position = position
+        return b"".join(pieces)
 
 
 _REGISTERED: weakref.WeakKeyDictionary[duckdb.DuckDBPyConnection, LakeFileSystem] = (
@@ -298,17 +366,19 @@ def readable_files(
 ) -> list[Path | ObjectPath]:
     """The paths that exist, and `con` able to read them: a local file by a stat each; object
     files by one listing of each folder they are in (a missing object would cost a HEAD and a
-    LIST), whose answers `con`'s filesystem then reuses."""
+    LIST), the folders listed at once, whose answers `con`'s filesystem then reuses."""
     paths = list(paths)
     remote = [p for p in paths if isinstance(p, ObjectPath)]
     found: set[str] = set()
     if remote:
         fs = remote[0].filesystem
-        infos = [
-            info
-            for folder in sorted({p.parent.key for p in remote})
-            for info in fs.get_file_info(pafs.FileSelector(folder, allow_not_found=True))
-        ]
+        folders = sorted({p.parent.key for p in remote})
+        with ThreadPoolExecutor(min(LISTING_THREADS, len(folders))) as pool:
+            listings = pool.map(
+                lambda folder: fs.get_file_info(pafs.FileSelector(folder, allow_not_found=True)),
+                folders,
+            )
+            infos = [info for listing in listings for info in listing]
         _registered(con, fs).remember(infos)
         found = {info.path for info in infos if info.type == pafs.FileType.File}
     return [p for p in paths if (p.key in found if isinstance(p, ObjectPath) else Path(p).exists())]

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import duckdb
 
+from nelo_assets.storage.compaction import live_files
 from nelo_assets.storage.lake import LakePath, atomic_path
 from nelo_assets.storage.objects import readable_files, register_filesystem
 from nelo_assets.storage.tables import SQL_DIR, TABLES, empty_select, select_list
@@ -60,6 +61,8 @@ def sql_string(value: str) -> str:
 # append-only files that can hold the same message twice, and dedupes on it.
 ROW_IDENTITY_TABLES = frozenset({"bronze_events"})
 ROW_IDENTITY = "filename, file_row_number"
+# Tables whose partitions a compaction folds into one file: readers skip the files it folded.
+COMPACTED_TABLES = frozenset({"bronze_events"})
 
 
 def parquet_source(table: str, files_or_glob: str) -> str:
@@ -79,10 +82,14 @@ def bind_parquet(
     """Expose the given Parquet files of `table` as a temp view; zero files gives a typed empty view.
 
     Paths come from code (the lake), never from data, so formatting them into SQL is safe.
-    Files on an object store are read through its filesystem, registered on `con`.
+    Files on an object store are read through its filesystem, registered on `con`. Files a
+    compaction folded are left out (storage/compaction.py).
     Returns how many files were bound.
     """
-    urls = sorted(str(p) for p in readable_files(con, files))
+    found = readable_files(con, files)
+    if table in COMPACTED_TABLES:
+        found = live_files(con, found)
+    urls = sorted(str(p) for p in found)
     if urls:
         source = parquet_source(table, "[" + ", ".join(sql_string(p) for p in urls) + "]")
     elif table in ROW_IDENTITY_TABLES:
@@ -99,12 +106,16 @@ def write_parquet(
     query: str,
     path: LakePath,
     params: list | None = None,
+    footer: dict[str, str] | None = None,
 ) -> int:
-    """Write `query` (cast to `table`'s schema) to `path` atomically; return the row count."""
+    """Write `query` (cast to `table`'s schema) to `path` atomically, with `footer` as the file's
+    key-value metadata; return the row count."""
+    metadata = ", ".join(f"{sql_string(k)}: {sql_string(v)}" for k, v in (footer or {}).items())
     with atomic_path(path) as tmp:
         con.execute(
             f"copy (select {select_list(table)} from ({query})) to {sql_string(str(tmp))} "
-            f"(format parquet, compression zstd, row_group_size {ROW_GROUP_SIZE})",
+            f"(format parquet, compression zstd, row_group_size {ROW_GROUP_SIZE}"
+            + (f", kv_metadata {{{metadata}}})" if metadata else ")"),
             params or [],
         )
         # Counted in the finished local file, before it is published (no read back from S3).
