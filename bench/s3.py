@@ -234,7 +234,7 @@ def run(
         "s3_0ms_s": round(at_0ms["seconds"], 2),
         "s3_s": round(at_delay["seconds"], 2),
         "s3_over_local": round(at_delay["seconds"] / local["seconds"], 2),
-        # What S3's latency adds, over the local time (issue 25's goal: <= 0.5).
+        # What S3's latency adds, over the local time (its goal in bench/run.py: <= 0.5).
         "latency_over_local": round(
             (at_delay["seconds"] - at_0ms["seconds"]) / local["seconds"], 2
         ),
