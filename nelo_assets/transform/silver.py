@@ -7,13 +7,15 @@ never row by row in Python.
 
 from __future__ import annotations
 
+import json
 import tempfile
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
 from nelo_assets.settings import Settings
-from nelo_assets.storage.lake import Lake
+from nelo_assets.storage.lake import Lake, LakePath
+from nelo_assets.storage.objects import readable_files
 from nelo_assets.storage.sql_models import (
     ROW_GROUP_SIZE,
     bind_parquet,
@@ -22,6 +24,11 @@ from nelo_assets.storage.sql_models import (
     model_sql,
     write_parquet,
 )
+
+# Footer key of a silver_events file: the JSON list of the bronze files it was built from. An
+# ingest run may add bronze files to the day while the build's checks run: the reconciliation
+# compares silver with what it read, not with bronze as it is now.
+BRONZE_READ_KEY = "nelo_bronze_files"
 
 
 @dataclass(frozen=True)
@@ -35,6 +42,24 @@ class SilverResult:
     duplicates_removed: int
 
 
+def bronze_files_read(lake: Lake, event_date: date) -> list[LakePath] | None:
+    """The bronze files the day's silver_events was built from, as its footer names them; None
+    when it names none or one of them is gone (a compaction deletes what it folded later)."""
+    silver = lake.partition_file("silver_events", event_date)
+    with connect(reads=silver) as con:
+        if not readable_files(con, [silver]):
+            return None
+        rows = con.execute(
+            "select value from parquet_kv_metadata(?) where decode(key) = ?",
+            [str(silver), BRONZE_READ_KEY],
+        ).fetchall()
+        if not rows:
+            return None
+        folder = lake.partition_dir("bronze_events", event_date)
+        named = [folder / name for name in json.loads(rows[0][0].decode())]
+        return named if len(readable_files(con, named)) == len(named) else None
+
+
 def build_silver_partition(lake: Lake, settings: Settings, event_date: date) -> SilverResult:
     """Rewrite silver_events, silver_items and the silver quarantine of `event_date` from bronze.
 
@@ -46,7 +71,7 @@ def build_silver_partition(lake: Lake, settings: Settings, event_date: date) -> 
         try:
             # DuckDB's own spill files go there too, so that parallel runs never share them.
             con.execute(f"set temp_directory = '{scratch}'")
-            bronze_files = lake.partition_dir("bronze_events", event_date).glob("*.parquet")
+            bronze_files = lake.partition_files("bronze_events", event_date)
             bind_parquet(con, "bronze_parts", "bronze_events", bronze_files)
             con.execute(f"create temp view bronze_events as {model_sql('bronze_events')}")
             con.execute(load_sql("silver", "silver_macros"))
@@ -66,6 +91,7 @@ def build_silver_partition(lake: Lake, settings: Settings, event_date: date) -> 
                 "silver_events",
                 model_sql("silver_events"),
                 lake.partition_file("silver_events", event_date),
+                footer={BRONZE_READ_KEY: json.dumps([f.name for f in bronze_files])},
             )
             items = write_parquet(
                 con,

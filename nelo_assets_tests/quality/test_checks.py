@@ -33,6 +33,7 @@ from nelo_assets.quality.thresholds import Thresholds
 from nelo_assets.settings import DEFAULT_FRESHNESS_HOURS, SettingsError
 from nelo_assets.storage.lake import Lake
 from nelo_assets.storage.sql_models import connect
+from nelo_assets.transform.silver import build_silver_partition
 from nelo_assets_tests.check_runs import ALL_CHECKS, CHECK_STANDINS, DECLARED_CHECKS, run_checks
 from nelo_assets_tests.clean_day import CHECK_DAY as D
 from nelo_assets_tests.clean_day import (
@@ -483,3 +484,27 @@ def test_blocking_failure_stops_downstream_until_the_data_is_fixed(tmp_path: Pat
             [str(lake.partition_file("fact_events", D))],
         ).fetchall()
     assert ids == [("e1",), ("e2",)]
+
+
+def test_reconciliation_compares_silver_with_the_bronze_it_was_built_from(world: World) -> None:
+    """An ingest run may add a bronze file to the day between its silver build and the build's
+    checks: they compare silver with the bronze files it read (its footer names them)."""
+    build_silver_partition(world.lake, world.resource.settings, D)
+    late = clean_bronze_row("late-1", {}, at(D, 15))
+    write_rows(
+        world.lake.partition_dir("bronze_events", D) / "batch-2.parquet", "bronze_events", [late]
+    )
+
+    reconciliation = run_checks(world, [silver.silver_checks], INSTANCE, partition=D)[
+        silver.RECONCILIATION.name
+    ]
+    assert reconciliation.passed, reconciliation.description
+    assert reconciliation.description.startswith("bronze 6 = "), reconciliation.description
+
+    # The next build reads the new file too, and so do its checks.
+    build_silver_partition(world.lake, world.resource.settings, D)
+    reconciliation = run_checks(world, [silver.silver_checks], INSTANCE, partition=D)[
+        silver.RECONCILIATION.name
+    ]
+    assert reconciliation.passed, reconciliation.description
+    assert reconciliation.description.startswith("bronze 7 = "), reconciliation.description

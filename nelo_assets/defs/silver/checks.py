@@ -20,6 +20,7 @@ from nelo_assets.defs.checking import (
 from nelo_assets.defs.partitions import daily_partitions
 from nelo_assets.defs.resources import ChecksResource, LakeResource
 from nelo_assets.quality import rules
+from nelo_assets.transform.silver import bronze_files_read
 
 EVENTS_KEY = Check(
     name="silver_events_key",
@@ -110,8 +111,12 @@ def silver_day_results(
 ) -> Iterator[AssetCheckResult]:
     store, limits = lake.lake, checks.thresholds
     window = range(-limits.duplicate_window_days, limits.duplicate_window_days + 1)
+    # The bronze the day's silver was built from: an ingest run may have added files since.
+    bronze_files = bronze_files_read(store, day)
+    if bronze_files is None:
+        bronze_files = store.partition_files("bronze_events", day)
     with views(
-        bronze_parts=("bronze_events", store.partition_files("bronze_events", day)),
+        bronze_parts=("bronze_events", bronze_files),
         silver_events=("silver_events", [store.partition_file("silver_events", day)]),
         silver_items=("silver_items", [store.partition_file("silver_items", day)]),
         silver_quarantine=("quarantine", [store.silver_quarantine_file(day)]),
