@@ -124,7 +124,7 @@ class AlertsResource(dg.ConfigurableResource):
     webhook_url: str | None = None
     ui_base_url: str = DEFAULT_UI_BASE_URL
     # Pipeline health (docs/checks.md, Alerts). Longer than an ingest run's receive window plus
-    # the visibility timeout (2.5 min), so a crash that heals by itself does not page anyone.
+    # the visibility timeout (about 2.5 min), so a crash that heals by itself does not page anyone.
     stall_seconds: int = 900
     mart_lag_seconds: int = 3600
 

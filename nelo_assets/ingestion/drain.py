@@ -46,7 +46,7 @@ DEFAULT_FLUSH_SIZE = 100
 # had received stay invisible before the next run can take them (README, After a crash), so it is
 # short; a live run keeps the messages it still holds hidden by renewing them (VisibilityKeeper),
 # so a slow flush does not bring them back.
-DEFAULT_VISIBILITY_TIMEOUT = 30
+DEFAULT_VISIBILITY_TIMEOUT = 20
 # Seconds a receiver holds a part-filled buffer before landing it: under light traffic a batch
 # reaches bronze (and the marts) this soon, at the cost of smaller landing and bronze files
 # (docs/decisions.md §15).
