@@ -199,9 +199,8 @@ def _drain(env: dict[str, str], queue_url: str) -> int:
     client = sqs_client()
     try:
         left = sum(queue_counts(client, queue_url))
-        if not left:
-            return 0
-        print(f"waiting up to {DRAIN_SECONDS} s for ingestion to take {left} queued messages")
+        if left:
+            print(f"waiting up to {DRAIN_SECONDS} s for ingestion to take {left} queued messages")
         deadline = time.monotonic() + DRAIN_SECONDS
         while left and time.monotonic() < deadline:
             time.sleep(1)
