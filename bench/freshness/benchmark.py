@@ -62,13 +62,18 @@ def run(quick: bool, out: Path) -> dict:
         measure_from = time.time()
         # Quick mode keeps to its budget whatever the probes do.
         deadline = time.time() + max(5.0, 36 - (time.monotonic() - began)) if quick else math.inf
-        probes = measure_probes(
-            plan,
-            system,
-            Lake.from_settings(system.settings).duckdb_path,
-            f"bench-probe-{uuid4().hex[:8]}-",
-            deadline,
-        )
+        probes = [
+            probe
+            for round_ in range(plan.rounds)
+            for probe in measure_probes(
+                plan,
+                system,
+                Lake.from_settings(system.settings).duckdb_path,
+                f"bench-probe-{uuid4().hex[:8]}-r{round_}-",
+                deadline,
+                round_,
+            )
+        ]
         measure_s = time.time() - measure_from
         processes.stop([traffic], deadline=5)
         system.children.remove(traffic)

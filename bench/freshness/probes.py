@@ -25,6 +25,7 @@ from bench.freshness.stack import System
 class Probe:
     row: str  # "live" or "late"
     name: str  # its item_list_name, also its item's item_id
+    round: int = 0
     event_date: date | None = None
     sent_at: float | None = None
     message_id: str | None = None
@@ -98,12 +99,13 @@ def _visible(duckdb_path: Path, prefix: str) -> dict[str, set[str]]:
 
 
 def measure_probes(
-    plan: Plan, system: System, duckdb_path: Path, prefix: str, deadline: float
+    plan: Plan, system: System, duckdb_path: Path, prefix: str, deadline: float, round_: int = 0
 ) -> list[Probe]:
-    """Send the live row, then the late row, polling the marts every POLL_SECONDS until every
-    probe is in both marts or its row's arrival deadline passes (or, once all are sent, `deadline`)."""
-    live = [Probe("live", f"{prefix}live-{n:02d}") for n in range(plan.live_probes)]
-    late = [Probe("late", f"{prefix}late-{n:02d}") for n in range(plan.late_probes)]
+    """Send round `round_`'s live row, then its late row, polling the marts every POLL_SECONDS
+    until every probe is in both marts or its row's arrival deadline passes (or, once all are
+    sent, `deadline`)."""
+    live = [Probe("live", f"{prefix}live-{n:02d}", round_) for n in range(plan.live_probes)]
+    late = [Probe("late", f"{prefix}late-{n:02d}", round_) for n in range(plan.late_probes)]
     probes = live + late
     first_send = time.time()
     late_start: float | None = None

@@ -45,7 +45,8 @@ def _notes(plan: Plan, quick: bool, settled: bool | None) -> list[str]:
         "last step (publish_visible; mart_logged_minus_seen_s is how long after the reader "
         "saw it Dagster logged the build).",
         "automation_wait sums every gap from an input being ready to the creation of the next "
-        "run of the chain (one per layer with one run per layer); transform_launch sums "
+        "run of the chain (one per layer with one run per layer), whichever sensor requested "
+        "it (the SQS sensor's day runs, or automation's); transform_launch sums "
         "created -> started of those runs (queueing and process start-up); transform_work "
         "sums started -> the layer's materialization.",
         "Idle CPU: user + system CPU of every process of `dagster dev`'s tree (daemon, code "
@@ -61,8 +62,9 @@ def _notes(plan: Plan, quick: bool, settled: bool | None) -> list[str]:
         f"Late probes are dated {plan.late_days_back} days back; the late row starts when every "
         f"live probe arrived or {plan.late_after_s:.0f} s after the last live send, so the "
         "last live probes may share the machine with the late row's rebuilds.",
-        "Timing on a shared 2-core machine is noisy; each run is one sample of a system with "
-        "30-second-scale ticks, so p95 of 20 probes moves by tens of seconds between runs.",
+        "Timing on a shared 2-core machine is noisy: one round's p95 moved by about 10 s between "
+        f"runs, so freshness_p95_s is the median of {plan.rounds} rounds' p95 (rounds holds each; "
+        "per_mart pools them).",
     ]
     if quick:
         notes.append(
@@ -116,6 +118,7 @@ def build_results(
             }
             breakdown[f"{row}_{mart}"] = medians | {"traced": len(found)}
     headline, late = per_mart["live_mart_item_list_daily"], per_mart["late_mart_item_list_daily"]
+    rounds = _rounds(plan, rows)
     dagster_idle = idle.get("dagster", {"total": 0.0})
     return {
         "mode": "quick" if quick else "full",
@@ -128,8 +131,11 @@ def build_results(
         },
         "plan": asdict(plan),
         "freshness_p50_s": headline["p50_s"],
-        "freshness_p95_s": headline["p95_s"],
+        # The median of the rounds' p95 (the issue's measure); per_mart pools every round.
+        "freshness_p95_s": _median([r["live_p95_s"] for r in rounds]),
+        "freshness_p95_s_pooled": headline["p95_s"],
         "freshness_max_s": headline["max_s"],
+        "rounds": rounds,
         "late_p50_s": late["p50_s"],
         "late_p95_s": late["p95_s"],
         "late_max_s": late["max_s"],
@@ -162,6 +168,33 @@ def build_results(
     }
 
 
+def _rounds(plan: Plan, rows: Mapping[str, Sequence[Probe]]) -> list[dict[str, Any]]:
+    """Each round's p50 and p95 of both rows, `mart_item_list_daily`."""
+    mart = "mart_item_list_daily"
+    rounds = []
+    for n in range(plan.rounds):
+        by_row = {
+            row: summarize([p.latency(mart) for p in probes if p.round == n])
+            for row, probes in rows.items()
+        }
+        rounds.append(
+            {
+                f"{row}_{stat}_s": by_row[row][f"{stat}_s"]
+                for row in by_row
+                for stat in ("p50", "p95")
+            }
+        )
+    return rounds
+
+
+def _median(values: Sequence[float | None]) -> float | None:
+    """The median, unknown when one value is: a round whose p95 depends on a probe that never
+    arrived."""
+    if not values or any(v is None for v in values):
+        return None
+    return rounded(statistics.median(v for v in values if v is not None))
+
+
 def _baseline_lines(results: dict) -> list[str]:
     baseline = results.get("idle_baseline")
     if not baseline:
@@ -191,7 +224,7 @@ def report_lines(results: dict) -> list[str]:
     worst = (
         ticks["batch_max_buffer_s"]
         + ticks["announce_s"]
-        + ticks["automation_s"]
+        + ticks["sqs_sensor_s"]
         + 1
         + (transform["launch_median_s"] or 0)
         + (transform["duration_median_s"] or 0)
@@ -202,11 +235,16 @@ def report_lines(results: dict) -> list[str]:
         f"`python -m bench.freshness` (`bench/freshness/`): a moto SQS server, `dagster dev -w "
         f"workspace.yaml` with the shipped defaults, {plan['history_days']} days of history "
         f"settled first, then {plan['traffic_rate']:.0f} events/s of live traffic and "
-        f"{plan['live_probes']} live probes {plan['probe_interval_s']:.0f} s apart, then "
-        f"{plan['late_probes']} late probes dated {plan['late_days_back']} days back; the "
-        "idle windows come between the history and the traffic. Each probe is "
-        "timed from its SendMessage to the first read of analytics.duckdb (a new read-only "
-        f"connection every {POLL_SECONDS} s) that shows it.",
+        f"{plan['rounds']} rounds of {plan['live_probes']} live probes "
+        f"{plan['probe_interval_s']:.0f} s apart, then {plan['late_probes']} late probes dated "
+        f"{plan['late_days_back']} days back; the idle windows come between the history and "
+        "the traffic. Each probe is timed from its SendMessage to the first read of "
+        f"analytics.duckdb (a new read-only connection every {POLL_SECONDS} s) that shows it.",
+        "",
+        f"**freshness_p95_s: {results['freshness_p95_s']} s**, the median of the rounds' live "
+        "p95 (`mart_item_list_daily`): "
+        + ", ".join(f"{r['live_p95_s']}" for r in results["rounds"])
+        + " s. The table pools every round.",
         "",
         "| probes | mart | p50 s | p95 s | max s | arrived |",
         "|---|---|---|---|---|---|",
@@ -244,14 +282,16 @@ def report_lines(results: dict) -> list[str]:
         "",
         "- A probe waits for the ingest run's batch to land (a batch lands when full or "
         f"{ticks['batch_max_buffer_s']:.0f} s after its first message), then for the next "
-        f"announcement (every {ticks['announce_s']:.0f} s), then for the automation sensor's "
-        f"next tick (every {ticks['automation_s']} s) and its evaluation, then for the run to "
+        f"announcement (every {ticks['announce_s']:.0f} s), then for the SQS sensor's next "
+        f"tick (every {ticks['sqs_sensor_s']} s), which requests the day's run (or, while a run "
+        "of a day within its lookback reach is in flight, for that run to end; the automation "
+        f"sensor, every {ticks['automation_s']} s, follows the rest), then for the run to "
         "start (the queue is read every second; a new process imports the code location: "
         f"{transform['launch_median_s']} s median), then for the build of silver to the marts "
         f"({transform['duration_median_s']} s median). Each wait at its longest, with the "
         f"median launch and build, adds up to {worst:.0f} s: what a probe that meets every "
         "wait at its longest takes.",
-        "- A shorter automation interval would cut the tick wait and raise the idle cost: "
+        "- A shorter SQS sensor interval would cut the tick wait and raise the idle cost: "
         "every tick of a sensor with resources builds a new DagsterInstance in the code "
         "server, which on SQLite checks the Alembic revision of each storage (about 30% of the "
         "code server's idle CPU in a 60 s py-spy profile of this harness). PostgreSQL storage "
