@@ -35,14 +35,18 @@ REPO = Path(__file__).resolve().parent.parent
 DAY = date(2026, 6, 1)
 START = "2026-01-01"
 GOALS = {
-    "transform_vs_ceiling": (">=", 0.30),
-    "transform_vs_naive": (">=", 20.0),
+    "transform_vs_parse_floor": (">=", 0.5),
+    # (S3 at 25 ms - S3 at 0 ms) / local, through bench/s3.py's latency proxy.
+    "s3_latency_over_local": ("<=", 0.5),
     "day60_over_day1": ("<=", 1.2),
     "peak_rss_gib": ("<=", 2.0),
-    "freshness_p95_s": ("<=", 60.0),
+    # The median of the freshness rounds' p95 (bench/freshness/plan.py).
+    "freshness_p95_s": ("<=", 30.0),
     "idle_cost_vs_baseline": ("<=", 1.5),
     "dagster_backfill_vs_plain": ("<=", bench_backfill.GOAL),
 }
+# Reported beside the goals, without one: the ceiling is DuckDB's scan and parse alone.
+REPORTED = ("transform_vs_ceiling",)
 
 
 @dataclass(frozen=True)
@@ -194,9 +198,9 @@ def measure(volumes: Volumes, cache_root: Path, quick: bool = False) -> dict:
         "ceiling_events_per_s": round(ceiling_rate),
         "naive_events_per_s": round(naive_rate),
         "transform_vs_ceiling": round(transform_rate / ceiling_rate, 3),
-        "transform_vs_naive": round(transform_rate / naive_rate, 1),
         "day60_over_day1": round(day_last["seconds"] / day1["seconds"], 2),
         "peak_rss_gib": round(transform["peak_rss_gib"], 2),
+        "s3_latency_over_local": (lake_on_s3 or {}).get("latency_over_local"),
         "freshness_p95_s": freshness["freshness_p95_s"] if freshness else None,
         "idle_cost_vs_baseline": freshness["idle_cost_vs_baseline"] if freshness else None,
         "dagster_backfill_vs_plain": backfill["dagster_backfill_vs_plain"] if backfill else None,
@@ -225,8 +229,10 @@ def measure(volumes: Volumes, cache_root: Path, quick: bool = False) -> dict:
 def _verdict(results: dict) -> list[tuple[str, object, str, str]]:
     rows = []
     for key, (op, target) in GOALS.items():
-        value = results[key]
-        if value is None:  # a stage quick mode leaves out, or a probe that never arrived
+        value = results.get(key)
+        # A stage quick mode leaves out, a probe that never arrived, or a figure the stage
+        # does not report (yet).
+        if value is None:
             rows.append((key, "-", f"{op} {target}", "not measured"))
             continue
         met = value >= target if op == ">=" else value <= target
@@ -234,22 +240,11 @@ def _verdict(results: dict) -> list[tuple[str, object, str, str]]:
     return rows
 
 
-def _naive_goal_reach(over_parse_floor: float) -> str:
-    if over_parse_floor < 1:
-        return ": less than parsing the events into silver's schema takes, before any check."
-    if over_parse_floor < 1.5:
-        return ": only a silver that did little after the parse, and no gold at all, would meet it."
-    return "."
-
-
 def _bounds(results: dict) -> list[str]:
     """What bounds the transform goals, in this run's own numbers."""
     s = results["stages"]
     needed_s = s["transform"]["events"] / (
-        GOALS["transform_vs_ceiling"][1] * results["ceiling_events_per_s"]
-    )
-    naive_goal_s = s["transform"]["events"] / (
-        GOALS["transform_vs_naive"][1] * results["naive_events_per_s"]
+        GOALS["transform_vs_parse_floor"][1] * results["parse_floor_events_per_s"]
     )
     cpu_per_wall = s["transform"]["cpu_seconds"] / s["transform"]["seconds"]
     return [
@@ -260,14 +255,12 @@ def _bounds(results: dict) -> list[str]:
         f"takes {s['parse_floor']['seconds']:.2f} s, {results['parse_floor_vs_ceiling']:.0%} "
         "of the ceiling's rate: building the typed columns and the item structs costs more "
         "than the parse itself.",
-        f"- 30% of the ceiling means every table of the day in {needed_s:.1f} s. Silver alone "
-        f"takes {s['transform']['steps']['silver']:.1f} s: the parse floor, then the contract's "
+        f"- {GOALS['transform_vs_parse_floor'][1]} of the parse floor's rate means every table "
+        f"of the day in {needed_s:.1f} s. Silver alone takes "
+        f"{s['transform']['steps']['silver']:.1f} s: the parse floor, then the contract's "
         "checks, the GA4 params fold, the de-duplication, and two Parquet writes "
         f"({s['parse_floor']['events']:,} events, {s['parse_floor']['items']:,} items); the two "
         "facts add a week-long join and a session window.",
-        f"- 20 times the naive floor means {naive_goal_s:.1f} s, "
-        f"{naive_goal_s / s['parse_floor']['seconds']:.2f} times the parse floor's own time"
-        + _naive_goal_reach(naive_goal_s / s["parse_floor"]["seconds"]),
         f"- Whole transform: {results['transform_vs_parse_floor']:.2f} of the parse floor's rate, "
         f"using {cpu_per_wall:.1f} CPU seconds per second on {results['machine']['cores']} cores "
         "(DuckDB runs 2 threads): "
@@ -381,6 +374,10 @@ def report(results: dict) -> str:
         "| measure | value | goal | |",
         "|---|---|---|---|",
         *[f"| {k} | {v} | {goal} | {verdict} |" for k, v, goal, verdict in _verdict(results)],
+        "",
+        "Reported without a goal: "
+        + ", ".join(f"{key} {results[key]}" for key in REPORTED)
+        + "; the naive rate is in the table below (it moves too much between runs to be a goal).",
         "",
         "## Transform throughput (one day, bronze to every gold table)",
         "",

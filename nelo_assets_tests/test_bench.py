@@ -20,7 +20,6 @@ REQUIRED = {
     "ceiling_events_per_s",
     "naive_events_per_s",
     "transform_vs_ceiling",
-    "transform_vs_naive",
     "day60_over_day1",
     "peak_rss_gib",
     "ingest_vs_naive",
@@ -83,3 +82,21 @@ def test_the_backfill_bench_plain_side_evaluates_every_partitioned_check(tmp_pat
     }
     assert evaluated == bench_backfill.daily_check_names()
     assert "silver_events_reconciliation" in evaluated
+
+
+def test_the_goals_table_shows_a_figure_a_stage_does_not_report_as_not_measured() -> None:
+    """bench/s3.py reports the latency figure only once its proxy lands; until then, and in
+    quick mode, the goal's row says so instead of failing the report."""
+    # bench.s3 and bench.run import each other; `python -m bench.run` loads bench.s3 first.
+    import bench.s3  # noqa: F401
+    from bench import run as bench_run
+
+    results = {key: 1.0 for key in bench_run.GOALS} | {"freshness_p95_s": 31.0}
+    del results["s3_latency_over_local"]
+
+    rows = {key: (value, verdict) for key, value, _, verdict in bench_run._verdict(results)}
+
+    assert rows["s3_latency_over_local"] == ("-", "not measured")
+    assert rows["freshness_p95_s"][1] == "missed"
+    assert rows["transform_vs_parse_floor"][1] == "met"
+    assert "transform_vs_naive" not in rows

@@ -9,6 +9,8 @@ from datetime import date
 import pytest
 
 from bench.freshness import COMPONENTS, Probe, percentile, summarize, timeline, trace
+from bench.freshness.plan import FULL
+from bench.freshness.report import freshness_by_round
 
 LATENCIES = [31.0, 12.5, 48.2, 90.1, 25.0, 60.3, 18.7, 33.3, 41.0, 77.7]
 
@@ -77,3 +79,24 @@ def test_trace_follows_the_probe_through_its_runs() -> None:
     assert spent["publish_visible"] == 1
     assert sum(spent.values()) == pytest.approx(62.0)  # the measured latency
     assert path["mart_logged_minus_seen_s"] == -1.0
+
+
+def test_freshness_p95_is_the_median_of_the_rounds_p95() -> None:
+    mart = "mart_item_list_daily"
+    rows = {
+        "live": [
+            Probe("live", f"r{n}-{i}", sent_at=0.0, seen_at={mart: latency}, round=n)
+            for n in range(FULL.rounds)
+            for i, latency in enumerate(LATENCIES[n:] + LATENCIES[:n])
+            if i < FULL.live_probes
+        ],
+        "late": [],
+    }
+    rounds, p95 = freshness_by_round(FULL, rows)
+
+    expected = [percentile(LATENCIES[n:] + LATENCIES[:n], 95) for n in range(FULL.rounds)]
+    assert [r["live_p95_s"] for r in rounds] == [round(v, 1) for v in expected if v is not None]
+    assert p95 == round(statistics.median(expected), 1)
+
+    rows["live"][0].seen_at.clear()  # never arrived: that round's p95, and the median, unknown
+    assert freshness_by_round(FULL, rows)[1] is None

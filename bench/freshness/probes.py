@@ -25,13 +25,13 @@ from bench.freshness.stack import System
 class Probe:
     row: str  # "live" or "late"
     name: str  # its item_list_name, also its item's item_id
-    round: int = 0
     event_date: date | None = None
     sent_at: float | None = None
     message_id: str | None = None
     # Per mart: when the last poll that did not see it began, and when one first did.
     last_miss: dict[str, float] = field(default_factory=dict)
     seen_at: dict[str, float] = field(default_factory=dict)
+    round: int = 0  # the bench's round that sent it (plan.rounds)
 
     def latency(self, mart: str) -> float | None:
         seen = self.seen_at.get(mart)
@@ -104,8 +104,8 @@ def measure_probes(
     """Send round `round_`'s live row, then its late row, polling the marts every POLL_SECONDS
     until every probe is in both marts or its row's arrival deadline passes (or, once all are
     sent, `deadline`)."""
-    live = [Probe("live", f"{prefix}live-{n:02d}", round_) for n in range(plan.live_probes)]
-    late = [Probe("late", f"{prefix}late-{n:02d}", round_) for n in range(plan.late_probes)]
+    live = [Probe("live", f"{prefix}live-{n:02d}", round=round_) for n in range(plan.live_probes)]
+    late = [Probe("late", f"{prefix}late-{n:02d}", round=round_) for n in range(plan.late_probes)]
     probes = live + late
     first_send = time.time()
     late_start: float | None = None

@@ -118,7 +118,7 @@ def build_results(
             }
             breakdown[f"{row}_{mart}"] = medians | {"traced": len(found)}
     headline, late = per_mart["live_mart_item_list_daily"], per_mart["late_mart_item_list_daily"]
-    rounds = _rounds(plan, rows)
+    rounds, p95 = freshness_by_round(plan, rows)
     dagster_idle = idle.get("dagster", {"total": 0.0})
     return {
         "mode": "quick" if quick else "full",
@@ -132,7 +132,7 @@ def build_results(
         "plan": asdict(plan),
         "freshness_p50_s": headline["p50_s"],
         # The median of the rounds' p95 (the issue's measure); per_mart pools every round.
-        "freshness_p95_s": _median([r["live_p95_s"] for r in rounds]),
+        "freshness_p95_s": p95,
         "freshness_p95_s_pooled": headline["p95_s"],
         "freshness_max_s": headline["max_s"],
         "rounds": rounds,
@@ -168,8 +168,11 @@ def build_results(
     }
 
 
-def _rounds(plan: Plan, rows: Mapping[str, Sequence[Probe]]) -> list[dict[str, Any]]:
-    """Each round's p50 and p95 of both rows, `mart_item_list_daily`."""
+def freshness_by_round(
+    plan: Plan, rows: Mapping[str, Sequence[Probe]]
+) -> tuple[list[dict[str, Any]], float | None]:
+    """Each round's p50 and p95 of both rows (`mart_item_list_daily`), and the median of the
+    rounds' live p95: unknown when a round's p95 depends on a probe that never arrived."""
     mart = "mart_item_list_daily"
     rounds = []
     for n in range(plan.rounds):
@@ -184,15 +187,10 @@ def _rounds(plan: Plan, rows: Mapping[str, Sequence[Probe]]) -> list[dict[str, A
                 for stat in ("p50", "p95")
             }
         )
-    return rounds
-
-
-def _median(values: Sequence[float | None]) -> float | None:
-    """The median, unknown when one value is: a round whose p95 depends on a probe that never
-    arrived."""
-    if not values or any(v is None for v in values):
-        return None
-    return rounded(statistics.median(v for v in values if v is not None))
+    p95s = [r["live_p95_s"] for r in rounds]
+    if not p95s or any(v is None for v in p95s):
+        return rounds, None
+    return rounds, rounded(statistics.median(v for v in p95s if v is not None))
 
 
 def _baseline_lines(results: dict) -> list[str]:
