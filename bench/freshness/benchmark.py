@@ -9,7 +9,7 @@ from pathlib import Path
 from uuid import uuid4
 
 from bench.freshness.idle import baseline_idle, idle_window
-from bench.freshness.instance import Instance, settle
+from bench.freshness.instance import Instance, settle, wait_for_other_days
 from bench.freshness.plan import (
     CHAIN,
     FULL,
@@ -62,10 +62,14 @@ def run(quick: bool, out: Path) -> dict:
         measure_from = time.time()
         # Quick mode keeps to its budget whatever the probes do.
         deadline = time.time() + max(5.0, 36 - (time.monotonic() - began)) if quick else math.inf
-        probes = [
-            probe
-            for round_ in range(plan.rounds)
-            for probe in measure_probes(
+        probes = []
+        between_rounds_s = 0.0
+        for round_ in range(plan.rounds):
+            if round_:
+                between_rounds_s += wait_for_other_days(
+                    instance, today.isoformat(), plan.arrival_deadline_s
+                )
+            probes += measure_probes(
                 plan,
                 system,
                 Lake.from_settings(system.settings).duckdb_path,
@@ -73,7 +77,6 @@ def run(quick: bool, out: Path) -> dict:
                 deadline,
                 round_,
             )
-        ]
         measure_s = time.time() - measure_from
         processes.stop([traffic], deadline=5)
         system.children.remove(traffic)
@@ -90,6 +93,7 @@ def run(quick: bool, out: Path) -> dict:
         "settle_s": settle_s,
         "idle_window_s": plan.idle_s,
         "measure_s": measure_s,
+        "between_rounds_s": between_rounds_s,
     }
     results = build_results(
         plan, quick, probes, runs, built, received, idle, measure_from, timings, settled, idle_runs

@@ -35,6 +35,7 @@ class Instance:
                 "created": record.create_timestamp.timestamp(),
                 "started": record.start_time,
                 "ended": record.end_time,
+                "partition": record.dagster_run.tags.get("dagster/partition"),
             }
             for record in self.instance.get_run_records()
         ]
@@ -96,3 +97,18 @@ def settle(instance: Instance, system: System, plan: Plan) -> tuple[bool | None,
             return True, time.monotonic() - began
         time.sleep(1)
     return False, time.monotonic() - began
+
+
+def wait_for_other_days(instance: Instance, today: str, deadline_s: float) -> float:
+    """Wait (at most `deadline_s`) until no run of a day other than `today` is in flight: a
+    round's late probes rebuild their day, then the days whose lookback reads it, and those
+    runs would hold the next round's live probes back. The seconds waited."""
+    began = time.monotonic()
+    while time.monotonic() - began < deadline_s:
+        if not any(
+            run["status"] in IN_FLIGHT and run["partition"] not in (None, today)
+            for run in instance.runs()
+        ):
+            break
+        time.sleep(1)
+    return time.monotonic() - began
