@@ -234,8 +234,8 @@ def report_lines(results: dict) -> list[str]:
         f"workspace.yaml` with the shipped defaults, {plan['history_days']} days of history "
         f"settled first, then {plan['traffic_rate']:.0f} events/s of live traffic and "
         f"{plan['rounds']} rounds of {plan['live_probes']} live probes "
-        f"{plan['probe_interval_s']:.0f} s apart, then {plan['late_probes']} late probes dated "
-        f"{plan['late_days_back']} days back; the idle windows come between the history and "
+        f"{plan['probe_interval_s']:.0f} s apart, then, after the last, {plan['late_probes']} late "
+        f"probes dated {plan['late_days_back']} days back; the idle windows come between the history and "
         "the traffic. Each probe is timed from its SendMessage to the first read of "
         f"analytics.duckdb (a new read-only connection every {POLL_SECONDS} s) that shows it.",
         "",
