@@ -45,8 +45,7 @@ def _notes(plan: Plan, quick: bool, settled: bool | None) -> list[str]:
         "last step (publish_visible; mart_logged_minus_seen_s is how long after the reader "
         "saw it Dagster logged the build).",
         "automation_wait sums every gap from an input being ready to the creation of the next "
-        "run of the chain (one per layer with one run per layer), whichever sensor requested "
-        "it (the SQS sensor's day runs, or automation's); transform_launch sums "
+        "run of the chain (one per layer with one run per layer); transform_launch sums "
         "created -> started of those runs (queueing and process start-up); transform_work "
         "sums started -> the layer's materialization.",
         "Idle CPU: user + system CPU of every process of `dagster dev`'s tree (daemon, code "
@@ -222,7 +221,7 @@ def report_lines(results: dict) -> list[str]:
     worst = (
         ticks["batch_max_buffer_s"]
         + ticks["announce_s"]
-        + ticks["sqs_sensor_s"]
+        + ticks["automation_s"]
         + 1
         + (transform["launch_median_s"] or 0)
         + (transform["duration_median_s"] or 0)
@@ -280,16 +279,14 @@ def report_lines(results: dict) -> list[str]:
         "",
         "- A probe waits for the ingest run's batch to land (a batch lands when full or "
         f"{ticks['batch_max_buffer_s']:.0f} s after its first message), then for the next "
-        f"announcement (every {ticks['announce_s']:.0f} s), then for the SQS sensor's next "
-        f"tick (every {ticks['sqs_sensor_s']} s), which requests the day's run (or, while a run "
-        "of a day within its lookback reach is in flight, for that run to end; the automation "
-        f"sensor, every {ticks['automation_s']} s, follows the rest), then for the run to "
+        f"announcement (every {ticks['announce_s']:.0f} s), then for the automation sensor's "
+        f"next tick (every {ticks['automation_s']} s) and its evaluation, then for the run to "
         "start (the queue is read every second; a new process imports the code location: "
         f"{transform['launch_median_s']} s median), then for the build of silver to the marts "
         f"({transform['duration_median_s']} s median). Each wait at its longest, with the "
         f"median launch and build, adds up to {worst:.0f} s: what a probe that meets every "
         "wait at its longest takes.",
-        "- A shorter SQS sensor interval would cut the tick wait and raise the idle cost: "
+        "- A shorter automation interval would cut the tick wait and raise the idle cost: "
         "every tick of a sensor with resources builds a new DagsterInstance in the code "
         "server, which on SQLite checks the Alembic revision of each storage (about 30% of the "
         "code server's idle CPU in a 60 s py-spy profile of this harness). PostgreSQL storage "
