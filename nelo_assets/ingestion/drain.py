@@ -148,12 +148,11 @@ class VisibilityKeeper:
         while not self._stop.wait(self._timeout / 4):
             self.renew_due()
 
-    def renew_due(self) -> int:
-        """Extend every held message due within half a timeout; returns how many were extended."""
+    def renew_due(self) -> None:
+        """Extend every held message due within half a timeout."""
         now = time.monotonic()
         with self._lock:
             due = [h for h, until in self._hidden_until.items() if until - now < self._timeout / 2]
-        renewed = 0
         for start in range(0, len(due), MAX_DELETE):
             chunk = due[start : start + MAX_DELETE]
             entries = [
@@ -171,8 +170,6 @@ class VisibilityKeeper:
                 for i, handle in enumerate(chunk):
                     if str(i) not in failed and handle in self._hidden_until:
                         self._hidden_until[handle] = now + self._timeout
-                        renewed += 1
-        return renewed
 
 
 class _Drain:

@@ -36,6 +36,7 @@ from nelo_assets.transform.pipeline import PARTITION_BUILDS, build_everything
 from nelo_assets_tests.defs.test_crash_recovery import (
     IN_PROGRESS,
     latest,
+    retry_due,
     runs,
     table_rows,
     wait_for,
@@ -93,17 +94,12 @@ def listeners_once_on(ports: set[str]) -> list[str]:
 
 
 def settled(instance: DagsterInstance, queue_lake: QueueLake, lake: Lake) -> bool:
-    """The queue is drained, no run is in progress or about to be retried, the dimensions (the
-    last to follow) are at least as new as the facts, and no run was requested for 30 s."""
+    """The queue is drained, no run is in progress or about to be retried, no run was requested
+    for 30 s, the dimensions (the last to follow) are at least as new as the facts, and every
+    day's tables are newer than its bronze."""
     if queue_lake.counts() != (0, 0) or unannounced(lake):
         return False
-    if runs(instance, statuses=IN_PROGRESS):
-        return False
-    retried = {r.tags.get("dagster/parent_run_id") for r in runs(instance)}
-    if any(
-        r.tags.get("dagster/will_retry") == "true" and r.run_id not in retried
-        for r in runs(instance, statuses=[DagsterRunStatus.FAILURE])
-    ):
+    if runs(instance, statuses=IN_PROGRESS) or retry_due(instance):
         return False
     records = instance.get_run_records(limit=1)
     if not records or time.time() - records[0].create_timestamp.timestamp() < 30:

@@ -133,6 +133,15 @@ def runs(instance: DagsterInstance, **filters: Any) -> list[Any]:
     return list(instance.get_runs(RunsFilter(**filters)))
 
 
+def retry_due(instance: DagsterInstance) -> bool:
+    """A run failed as dead whose retry (run_retries, a few seconds later) is not created yet."""
+    retried = {r.tags.get("dagster/parent_run_id") for r in runs(instance)}
+    return any(
+        r.tags.get("dagster/will_retry") == "true" and r.run_id not in retried
+        for r in runs(instance, statuses=[DagsterRunStatus.FAILURE])
+    )
+
+
 def failure_message(instance: DagsterInstance, run_id: str) -> str:
     records = instance.get_records_for_run(run_id, of_type=DagsterEventType.RUN_FAILURE).records
     return records[-1].event_log_entry.message if records else ""
@@ -265,12 +274,7 @@ def test_sigkill_everything_then_restart_heals(
                 return False
             if runs(instance, statuses=IN_PROGRESS):
                 return False
-            # A run failed as dead is retried a few seconds later (run_retries): wait for it.
-            retried = {r.tags.get("dagster/parent_run_id") for r in runs(instance)}
-            if any(
-                r.tags.get("dagster/will_retry") == "true" and r.run_id not in retried
-                for r in runs(instance, statuses=[DagsterRunStatus.FAILURE])
-            ):
+            if retry_due(instance):
                 return False
             if any(b.status.value in BACKFILL_GOING for b in instance.get_backfills(limit=50)):
                 return False

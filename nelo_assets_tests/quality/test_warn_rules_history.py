@@ -50,28 +50,26 @@ def _share(percent: int) -> str:
     return f"hash(message_id || batch_index) % 100 < {percent}"
 
 
-def user_id_dropped(lake: Lake, day: date) -> None:
-    """An app build sends a sixth of its events without user_id: silver quarantines them."""
-    pattern = r'"user_id":"[^"]*",'
+def _drop_field(lake: Lake, day: date, name: str, percent: int) -> None:
+    """About `percent` in a hundred of the day's events arrive without the text field `name`."""
+    pattern = rf'"{name}":"[^"]*",'
     _rewrite(
         lake,
         day,
         "select * replace (case when "
-        + _share(16)
+        + _share(percent)
         + f" then regexp_replace(raw, '{pattern}', '') else raw end as raw) from bronze",
     )
+
+
+def user_id_dropped(lake: Lake, day: date) -> None:
+    """An app build sends a sixth of its events without user_id: silver quarantines them."""
+    _drop_field(lake, day, "user_id", 16)
 
 
 def platform_dropped(lake: Lake, day: date) -> None:
     """An app build stops sending platform: a third of the day's events arrive without it."""
-    pattern = r'"platform":"[^"]*",'
-    _rewrite(
-        lake,
-        day,
-        "select * replace (case when "
-        + _share(33)
-        + f" then regexp_replace(raw, '{pattern}', '') else raw end as raw) from bronze",
-    )
+    _drop_field(lake, day, "platform", 33)
 
 
 def misspelt_name(lake: Lake, day: date) -> None:
