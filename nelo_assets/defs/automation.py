@@ -5,7 +5,7 @@ These are Python conditions: the automation sensor evaluates them in the code se
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from dagster import (
     AssetKey,
@@ -24,6 +24,9 @@ from nelo_assets.defs.load_settings import SETTINGS
 from nelo_assets.defs.partitions import daily_partitions
 
 BRONZE_EVENTS = AssetKey("bronze_events")
+# How long an unpartitioned table (a dimension, the quarantine, the master view) may fall behind
+# its daily parents under steady traffic before their day runs hold a tick to let it run.
+UNPARTITIONED_MAX_LAG = timedelta(minutes=5)
 
 
 def _latest(
@@ -141,6 +144,83 @@ class WaitsForParentRuns(AutomationCondition):
         return AutomationResult(context=context, true_subset=true_subset)
 
 
+class UnpartitionedTableOverdue(AutomationCondition):
+    """True for every partition of a daily asset while an unpartitioned table (a dimension, the
+    quarantine, the master view) is overdue: it has waited more than `UNPARTITIONED_MAX_LAG`
+    for an update of a daily parent.
+
+    `WaitsForParentRuns` makes an unpartitioned table wait while a day of its parent is
+    requested or running. Under steady traffic one always is (today, every tick), so it would
+    wait for good: the dimensions stayed empty in a live demo. An overdue table does not race the
+    day runs instead (its cover-facts check would fail on facts newer than it): every daily
+    asset holds (holding only its parents would split a day run in two), the table is requested
+    once its parents' runs have ended, and the days go on once it has read them
+    (`ReadByARunningRun`). The cost is one delayed day run per lag, at most.
+    """
+
+    @property
+    def name(self) -> str:
+        return "unpartitioned_table_overdue"
+
+    def evaluate(self, context: AutomationContext) -> AutomationResult:
+        if (
+            not isinstance(context.key, AssetKey)
+            or not context.partitions_def
+            or context.candidate_subset.is_empty
+        ):
+            return AutomationResult(context=context, true_subset=context.get_empty_subset())
+        instance = context.asset_graph_view.instance
+        tick = (id(instance), context.evaluation_time)
+        if _overdue_on_tick.get("tick") != tick:  # once per tick, not once per daily asset
+            _overdue_on_tick.update(tick=tick, overdue=_any_overdue(context.asset_graph, instance))
+        overdue = _overdue_on_tick["overdue"]
+        return AutomationResult(
+            context=context,
+            true_subset=context.candidate_subset if overdue else context.get_empty_subset(),
+        )
+
+
+_overdue_on_tick: dict = {}
+
+
+def _any_overdue(graph, instance: DagsterInstance) -> bool:
+    for table in graph.get_all_asset_keys():
+        node = graph.get(table)
+        if node.is_partitioned or node.automation_condition is None:
+            continue
+        for parent in node.parent_entity_keys:
+            if not graph.get(parent).is_partitioned:
+                continue
+            updated = _latest(instance, parent, None)
+            if updated is not None and _overdue(instance, table, parent, updated.timestamp):
+                return True
+    return False
+
+
+def _overdue(
+    instance: DagsterInstance, table: AssetKey, parent: AssetKey, parent_updated_at: float
+) -> bool:
+    """Whether `table` has waited more than `UNPARTITIONED_MAX_LAG` for `parent`'s update at
+    `parent_updated_at`: it was last attempted (materialized, or planned in a run) before it,
+    and that long ago; never attempted, it has waited since the parent's first update."""
+    attempts = []
+    if (built := _latest(instance, table, None)) is not None:
+        attempts.append(built.timestamp)
+    planned = instance.get_latest_planned_materialization_info(table)
+    if planned is not None and (run := instance.get_run_record_by_id(planned.run_id)) is not None:
+        attempts.append(run.create_timestamp.timestamp())
+    if attempts:
+        waiting_since = max(attempts)
+        if waiting_since >= parent_updated_at:
+            return False
+    else:
+        first = instance.fetch_materializations(
+            AssetRecordsFilter(asset_key=parent), limit=1, ascending=True
+        ).records
+        waiting_since = first[0].timestamp if first else parent_updated_at
+    return waiting_since < datetime.now().timestamp() - UNPARTITIONED_MAX_LAG.total_seconds()
+
+
 def _partition_keys(subset) -> list[str | None]:
     if subset.is_empty:
         return []
@@ -204,6 +284,7 @@ def follow_upstream() -> AutomationCondition:
         & ~AutomationCondition.any_deps_in_progress()
         & ~AutomationCondition.in_progress()
         & ~WaitsForParentRuns()
+        & ~UnpartitionedTableOverdue()
         & ~ReadByARunningRun()
         & ~FutureDayWithoutEvents()
     ).with_label("follow_upstream")

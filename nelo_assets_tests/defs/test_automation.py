@@ -7,6 +7,7 @@ from datetime import date, datetime, timedelta
 import dagster as dg
 
 from nelo_assets.definitions import defs
+from nelo_assets.defs import automation
 from nelo_assets.defs.jobs import DAILY_PIPELINE_ASSETS
 from nelo_assets.defs.load_settings import SETTINGS
 from nelo_assets.transform.business_rules import ATTRIBUTION_LOOKBACK_DAYS, SESSION_LOOKBACK_DAYS
@@ -139,3 +140,82 @@ def test_automation_runs_each_check_with_its_asset() -> None:
     for name in DAILY_PIPELINE_ASSETS[1:]:
         for check in graph.get_check_keys_for_assets({dg.AssetKey(name)}):
             assert requested[check] == {day.isoformat()}, check
+
+
+class LiveTraffic:
+    """Ticks under steady traffic, with runs that take time: bronze of today lands before every
+    tick, and each tick's run builds silver at once but its facts and marts only by the next
+    tick (in progress meanwhile, as Dagster sees a run's planned materializations)."""
+
+    SILVER = frozenset({"silver_events", "silver_items"})
+
+    def __init__(self) -> None:
+        self.instance = dg.DagsterInstance.ephemeral()
+        self.cursor = dg.evaluate_automation_conditions(defs=defs, instance=self.instance).cursor
+        self.today = datetime.now(SETTINGS.tz).date().isoformat()
+        self.running: list[tuple[dg.DagsterRun, list[tuple[str, str | None]]]] = []
+
+    def tick(self) -> dict[str, set[str | None]]:
+        self._materialize("bronze_events", self.today)
+        result = dg.evaluate_automation_conditions(
+            defs=defs, instance=self.instance, cursor=self.cursor
+        )
+        self.cursor = result.cursor
+        for run, rest in self.running:  # the last tick's runs end
+            for name, partition in rest:
+                self._materialize(name, partition)
+            self.instance.report_run_failed(run)  # ended; its outcome does not matter here
+        self.running = []
+        requested = {
+            r.key.to_user_string(): partitions
+            for r in result.results
+            if isinstance(r.key, dg.AssetKey)
+            and (partitions := set(result.get_requested_partitions(r.key)))
+        }
+        for partition in {p for partitions in requested.values() for p in partitions}:
+            self._start(partition, [n for n, parts in requested.items() if partition in parts])
+        return requested
+
+    def _start(self, partition: str | None, names: list[str]) -> None:
+        """One run per partition, as the automation sensor launches them."""
+        run = self.instance.create_run_for_job(
+            job_def=defs.resolve_implicit_global_asset_job_def(),
+            asset_selection=frozenset(dg.AssetKey(name) for name in names),
+            tags={"dagster/partition": partition} if partition else {},
+            status=dg.DagsterRunStatus.STARTED,
+        )
+        for name in self.SILVER & set(names):
+            self._materialize(name, partition)
+        self.running.append((run, [(n, partition) for n in names if n not in self.SILVER]))
+
+    def _materialize(self, name: str, partition: str | None) -> None:
+        self.instance.report_runless_asset_event(
+            dg.AssetMaterialization(asset_key=name, partition=partition)
+        )
+
+
+def test_steady_traffic_does_not_starve_the_dimensions(monkeypatch) -> None:
+    """Seen in a live demo: a day run of today was requested or running on every tick, and the
+    dimensions, which wait for their parents' day runs, were never built. They wait at most
+    UNPARTITIONED_MAX_LAG: then the day runs hold one tick and the dimensions run alone."""
+    live = LiveTraffic()
+    graph = defs.resolve_asset_graph()
+    dimensions = {"dim_items", "dim_users"}
+
+    # Within the lag, today's day run goes every other tick and the dimensions wait.
+    ticks = [live.tick() for _ in range(8)]
+    assert sum(live.today in t.get("fact_events", ()) for t in ticks) == 4
+    assert not dimensions & {name for t in ticks for name in t}
+
+    # Past it (made zero here instead of waiting minutes), the dimensions are requested on the
+    # next tick, with no run of their parents requested beside them.
+    monkeypatch.setattr(automation, "UNPARTITIONED_MAX_LAG", timedelta(0))
+    requested = live.tick()
+    assert dimensions <= set(requested)
+    for name in dimensions:
+        for parent in graph.get(dg.AssetKey(name)).parent_entity_keys:
+            assert parent.to_user_string() not in requested, (name, parent)
+
+    # Once they are built, today's day runs go on.
+    monkeypatch.setattr(automation, "UNPARTITIONED_MAX_LAG", timedelta(minutes=5))
+    assert any(live.today in live.tick().get("fact_events", ()) for _ in range(2))
