@@ -270,7 +270,7 @@ def rebuild_bronze_partitions(
     lake: Lake, settings: Settings, event_dates: Iterable[date]
 ) -> dict[date, int]:
     """Rebuild partitions `event_dates` from the landing archive alone, each into one compacted
-    file; returns each partition's row count.
+    file; returns each partition's row count. A batch never routed also gets its quarantine file.
 
     Each landing file is read once for the whole range: a batch holds events of several days
     (late ones too), so rebuilding day by day would parse it once per day it holds. The rows
@@ -292,7 +292,12 @@ def rebuild_bronze_partitions(
             dates = marked_dates(path)
             if dates is not None and dates.isdisjoint(wanted):
                 continue  # routed before, and it held nothing for these dates
-            bronze, _ = route_batch(read_landing_file(path), batch_id, settings)
+            bronze, quarantined = route_batch(read_landing_file(path), batch_id, settings)
+            if dates is None and quarantined:
+                # Never routed (older than recover_unrouted looks): its bad messages are
+                # quarantined here, or nothing would ever say why they are not in bronze.
+                quarantine = lake.ingest_quarantine_file(landing_date(path), batch_id)
+                _write(QUARANTINE, quarantined, quarantine)
             for event_date in wanted & bronze.keys():
                 part = Path(scratch) / event_date.isoformat() / f"{batch_id}.parquet"
                 part.parent.mkdir(exist_ok=True)

@@ -14,8 +14,10 @@ from nelo_assets.defs.bronze.assets import bronze_events
 from nelo_assets.defs.resources import LakeResource
 from nelo_assets.ingestion import bronze as bronze_module
 from nelo_assets.ingestion.bronze import (
+    RECOVER_LOOKBACK_DAYS,
     marker_path,
     read_bronze,
+    read_quarantine,
     rebuild_bronze_partition,
     rebuild_bronze_partitions,
     recover_unrouted,
@@ -145,6 +147,32 @@ def test_rebuild_compacts_and_keeps_a_concurrent_batch(tmp_path) -> None:
     assert _rows(lake, [day]) == before
     assert rebuild_bronze_partition(lake, settings, day) == expected  # idempotent
     assert _rows(lake, [day]) == before
+
+
+def test_a_rebuild_quarantines_the_bad_messages_of_a_batch_never_routed(tmp_path) -> None:
+    """A batch older than recover_unrouted's lookback (a demo's history, written straight to
+    the landing archive) is first read by a rebuild: its bad messages must reach the
+    quarantine with their reasons, not only its good events bronze (seen in a demo trial)."""
+    settings = settings_for(tmp_path, TEST_START_DATE)
+    lake = Lake(settings.data_dir)
+    received_at = datetime.now(UTC) - timedelta(days=RECOVER_LOOKBACK_DAYS + 5)
+    day = received_at.date()
+    sent = traffic(40, [day], received_at)
+    message_ids = _land(lake, f"{received_at:%Y%m%dT%H%M%S%fZ}-history0", sent, received_at)
+    assert recover_unrouted(lake, settings) == [], "too old for recovery: left to the rebuild"
+    expected = {
+        (message_id, index, reason)
+        for s, message_id in zip(sent, message_ids, strict=True)
+        for index, reason in s.quarantine.items()
+    }
+    assert expected, "the traffic holds bad messages"
+
+    rebuild_bronze_partitions(lake, settings, [day])
+    rebuild_bronze_partitions(lake, settings, [day])  # idempotent
+
+    quarantined = read_quarantine(lake).select("message_id", "batch_index", "reason").rows()
+    assert len(quarantined) == len(expected)
+    assert set(quarantined) == expected
 
 
 def test_recover_unrouted_routes_a_batch_once(tmp_path) -> None:

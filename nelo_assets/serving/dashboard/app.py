@@ -206,6 +206,12 @@ def _table(frame: pl.DataFrame, columns: Spec) -> None:
         for _, label, kind in columns
         if kind in NUMBER_FORMATS
     }
+    # Product names run to 40 characters: fitted to the first rows, the column cut longer ones.
+    formats |= {
+        label: st.column_config.TextColumn(width="large")
+        for _, label, _ in columns
+        if label == "Product"
+    }
     st.dataframe(
         shown(frame, columns),
         hide_index=True,
