@@ -191,22 +191,20 @@ def _any_overdue(graph, instance: DagsterInstance) -> bool:
         node = graph.get(table)
         if node.is_partitioned or node.automation_condition is None:
             continue
-        for parent in node.parent_entity_keys:
-            if not graph.get(parent).is_partitioned:
-                continue
-            updated = _latest(instance, parent, None)
-            if updated is not None and _overdue(instance, table, parent, updated.timestamp):
-                return True
+        parents = [p for p in node.parent_entity_keys if graph.get(p).is_partitioned]
+        updates = [u.timestamp for p in parents if (u := _latest(instance, p, None)) is not None]
+        if updates and _overdue(instance, table, parents, max(updates)):
+            return True
     return False
 
 
 def _overdue(
-    instance: DagsterInstance, table: AssetKey, parent: AssetKey, parent_updated_at: float
+    instance: DagsterInstance, table: AssetKey, parents: list[AssetKey], parent_updated_at: float
 ) -> bool:
-    """Whether `table` has waited more than `UNPARTITIONED_MAX_LAG` for `parent`'s update at
-    `parent_updated_at`: it was last attempted (materialized, or planned in a run) before it,
-    and that long ago. Never attempted, it has waited since the parent's first update, and
-    `UNPARTITIONED_FIRST_BUILD_LAG` is enough."""
+    """Whether `table` has waited more than `UNPARTITIONED_MAX_LAG` for its `parents`' latest
+    update, at `parent_updated_at`: it was last attempted (materialized, or planned in a run)
+    before it, and that long ago. Never attempted, it has waited since the parents' first
+    update, and `UNPARTITIONED_FIRST_BUILD_LAG` is enough."""
     attempts = []
     if (built := _latest(instance, table, None)) is not None:
         attempts.append(built.timestamp)
@@ -218,11 +216,14 @@ def _overdue(
         if waiting_since >= parent_updated_at:
             return False
     else:
-        first = instance.fetch_materializations(
-            AssetRecordsFilter(asset_key=parent), limit=1, ascending=True
-        ).records
-        waiting_since = first[0].timestamp if first else parent_updated_at
-        lag = UNPARTITIONED_FIRST_BUILD_LAG
+        firsts = [
+            record.timestamp
+            for parent in parents
+            for record in instance.fetch_materializations(
+                AssetRecordsFilter(asset_key=parent), limit=1, ascending=True
+            ).records
+        ]
+        waiting_since, lag = min(firsts, default=parent_updated_at), UNPARTITIONED_FIRST_BUILD_LAG
     return waiting_since < datetime.now().timestamp() - lag.total_seconds()
 
 

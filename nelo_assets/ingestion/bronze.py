@@ -131,8 +131,7 @@ def route_messages(
     bronze, quarantined = route_batch(messages, batch_id, settings)
     for event_date, rows in bronze.items():
         _write(BRONZE, rows, lake.partition_dir(BRONZE, event_date) / f"{batch_id}.parquet")
-    if quarantined:
-        _write(QUARANTINE, quarantined, lake.ingest_quarantine_file(received_date, batch_id))
+    _write_ingest_quarantine(lake, received_date, batch_id, quarantined)
     return RoutedBatch(
         batch_id=batch_id,
         messages=len(messages),
@@ -140,6 +139,14 @@ def route_messages(
         quarantined=len(quarantined),
         rows_by_date={d: len(rows) for d, rows in bronze.items()},
     )
+
+
+def _write_ingest_quarantine(
+    lake: Lake, received_date: date, batch_id: str, rows: list[dict]
+) -> None:
+    """The batch's ingest quarantine file (one per batch: rewriting it is idempotent)."""
+    if rows:
+        _write(QUARANTINE, rows, lake.ingest_quarantine_file(received_date, batch_id))
 
 
 def landing_date(path: LakePath) -> date:
@@ -293,11 +300,10 @@ def rebuild_bronze_partitions(
             if dates is not None and dates.isdisjoint(wanted):
                 continue  # routed before, and it held nothing for these dates
             bronze, quarantined = route_batch(read_landing_file(path), batch_id, settings)
-            if dates is None and quarantined:
+            if dates is None:
                 # Never routed (older than recover_unrouted looks): its bad messages are
                 # quarantined here, or nothing would ever say why they are not in bronze.
-                quarantine = lake.ingest_quarantine_file(landing_date(path), batch_id)
-                _write(QUARANTINE, quarantined, quarantine)
+                _write_ingest_quarantine(lake, landing_date(path), batch_id, quarantined)
             for event_date in wanted & bronze.keys():
                 part = Path(scratch) / event_date.isoformat() / f"{batch_id}.parquet"
                 part.parent.mkdir(exist_ok=True)
