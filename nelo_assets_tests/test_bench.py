@@ -7,11 +7,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 
 from bench import backfill as bench_backfill
 from nelo_assets.simulation.cli import SimulationConfig, write_archive
 from nelo_assets.storage.lake import Lake
+from nelo_assets.storage.tables import TABLES
 from nelo_assets.transform.pipeline import DIMENSION_BUILDS, PARTITION_BUILDS
 from nelo_assets_tests.environment import REPO
 
@@ -52,6 +54,24 @@ def test_quick_bench_writes_report_and_results(tmp_path: Path) -> None:
     transform = results["stages"]["transform"]
     assert transform["steps"].keys() == TRANSFORM_TABLES
     assert sum(transform["steps"].values()) <= transform["seconds"] + 0.005 * len(TRANSFORM_TABLES)
+    # The write floor rewrites every row of every file the transform wrote for the day.
+    day_lake = Lake(tmp_path / "out" / "cache" / f"day-{results['volumes']['day_events']}" / "data")
+    day = results["stages"]["transform"]["day"]
+    outputs = [
+        *(
+            day_lake.partition_file(t, day)
+            for t, spec in TABLES.items()
+            if spec.partitioned and t != "bronze_events"
+        ),
+        day_lake.silver_quarantine_file(day),
+        *(day_lake.table_file(table) for table, _ in DIMENSION_BUILDS),
+    ]
+    written = [Path(path) for path in outputs if Path(path).exists()]
+    assert {p.parent.parent.name for p in written} >= {"silver_events", "fact_event_items"}
+    assert results["stages"]["write_floor"]["files"] == len(written)
+    assert results["stages"]["write_floor"]["rows"] == sum(
+        pq.read_metadata(path).num_rows for path in written
+    )
     report = (tmp_path / "report.md").read_text()
     assert "## Goals" in report and "transform_vs_ceiling" in report
     assert "## What bounds the transform goals" in report
