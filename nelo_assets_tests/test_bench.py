@@ -11,6 +11,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from bench import backfill as bench_backfill
+from bench import json_engines
+from nelo_assets.ingestion.bronze import route_landing_file
+from nelo_assets.ingestion.landing import iter_landing_files
+from nelo_assets.settings import Settings
 from nelo_assets.simulation.cli import SimulationConfig, write_archive
 from nelo_assets.storage.lake import Lake
 from nelo_assets.storage.tables import TABLES
@@ -120,3 +124,23 @@ def test_the_goals_table_shows_a_figure_a_stage_does_not_report_as_not_measured(
     assert rows["freshness_p95_s"][1] == "missed"
     assert rows["transform_vs_parse_floor"][1] == "met"
     assert "transform_vs_naive" not in rows
+
+
+def test_both_json_engines_read_every_event_and_item_of_the_day(tmp_path: Path) -> None:
+    """The side-by-side parse in decisions §19 compares engines that read the same events and
+    items: polars' reduced schema still reads every event and every item."""
+    lake = Lake(tmp_path / "data")
+    day = bench_backfill.FIRST_DAY
+    write_archive(SimulationConfig(start=day, days=1, events_per_day=300, seed=7), lake.landing_dir)
+    for path in iter_landing_files(lake.landing_dir):
+        route_landing_file(lake, Settings.from_env({"NELO_DATA_DIR": str(lake.root)}), path)
+    bronze_rows = sum(
+        pq.read_metadata(path).num_rows for path in lake.partition_files("bronze_events", day)
+    )
+
+    compared = json_engines.compare(lake.root, day, runs=1)
+
+    assert compared["duckdb"]["events"] == bronze_rows > 0
+    assert compared["polars"]["events"] == compared["duckdb"]["events"]
+    assert compared["polars"]["items"] == compared["duckdb"]["items"] > 0
+    assert compared["polars_over_duckdb"] > 0
