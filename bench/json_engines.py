@@ -26,7 +26,6 @@ from pathlib import Path
 import polars as pl
 
 from nelo_assets.contract.values import ITEM_TEXT_FIELDS
-from nelo_assets.settings import Settings
 from nelo_assets.storage.lake import Lake
 from nelo_assets.storage.sql_models import connect, load_sql
 
@@ -66,9 +65,7 @@ def _timed(parse: Callable[[], tuple[int, int]], runs: int) -> dict:
 
 
 def compare(data_dir: Path, day: date, runs: int = 3) -> dict:
-    settings = Settings.from_env({"NELO_DATA_DIR": str(data_dir), "NELO_START_DATE": "2026-01-01"})
-    lake = Lake.from_settings(settings)
-    files = [str(p) for p in lake.partition_files("bronze_events", day)]
+    files = [str(p) for p in Lake(data_dir).partition_files("bronze_events", day)]
     with tempfile.TemporaryDirectory(prefix="nelo-bench-") as scratch, connect() as con:
         ndjson = Path(scratch) / "raw.ndjson"
         _to_ndjson(files, ndjson)

@@ -30,6 +30,7 @@ from nelo_assets.ingestion.landing import iter_landing_files
 from nelo_assets.settings import Settings
 from nelo_assets.simulation.cli import SimulationConfig, write_archive
 from nelo_assets.storage.lake import Lake
+from nelo_assets.storage.tables import TABLES
 from nelo_assets.transform.pipeline import build_partitions
 
 REPO = Path(__file__).resolve().parent.parent
@@ -100,22 +101,21 @@ def _transform_version() -> str:
 def _build_history(history: Lake, days: list[date]) -> None:
     """Silver to marts for every day of the history, once per cache and version of the
     transform: most of the scaling section's time, and none of it measured."""
-    done = Path(history.root).parent / "built.version"
-    if done.exists() and done.read_text() == _transform_version():
+    done, version = Path(history.root).parent / "built.version", _transform_version()
+    if done.exists() and done.read_text() == version:
         return
     build_partitions(history, _settings(history.root), days)
-    done.write_text(_transform_version())
+    done.write_text(version)
 
 
-def _facts_of(history: Lake, days: list[date], root: Path) -> Lake:
-    """A lake holding the facts of `days` only: what the dimensions read after those days."""
+def _history_until(history: Lake, days: list[date], root: Path) -> Lake:
+    """A lake holding every partition of `days` only: the history as it was once those days
+    were built, which is what the dimensions read then."""
     shutil.rmtree(root, ignore_errors=True)
     lake = Lake(root)
-    for table in ("fact_events", "fact_event_items"):
+    for table in (name for name, spec in TABLES.items() if spec.partitioned):
         for day in days:
-            target = Path(lake.partition_file(table, day))
-            target.parent.mkdir(parents=True)
-            shutil.copy(history.partition_file(table, day), target)
+            shutil.copytree(history.partition_dir(table, day), lake.partition_dir(table, day))
     return lake
 
 
@@ -204,7 +204,7 @@ def measure(volumes: Volumes, cache_root: Path, quick: bool = False) -> dict:
     _build_history(history, days)
     third = max(1, volumes.history_days // 3)
     dims_small = _stage(
-        "dims", _facts_of(history, days[:third], cache_root.parent / "third"), first
+        "dims", _history_until(history, days[:third], cache_root.parent / "third"), first
     )
     dims_full = _stage("dims", history, DAY)
     day1 = _stage("partition", history, first)
